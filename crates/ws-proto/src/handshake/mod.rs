@@ -4,7 +4,7 @@ mod client;
 mod server;
 
 pub use client::{ClientAccepted, ClientRequest, ResponseParser};
-pub use server::{reject_response, Accept, Offer, RequestParser};
+pub use server::{reject_response, reject_with, Accept, Offer, RequestParser};
 
 use base64::Engine as _;
 use sha1::{Digest, Sha1};

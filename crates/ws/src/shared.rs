@@ -1,0 +1,191 @@
+//! State shared by a connection's senders, its receiver and its writer task.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use atomic_waker::AtomicWaker;
+use iolite_ws_proto::{CloseCode, CloseFrame, Encoder, Frame, Role};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+
+/// Why the writer stopped the connection on its own; read by the receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Abort {
+    None = 0,
+    Keepalive = 1,
+    SlowConsumer = 2,
+    Io = 3,
+    CloseTimeout = 4,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    Open,
+    /// A close frame is queued (or written); nothing more may be sent.
+    Closing,
+}
+
+pub(crate) struct Queue {
+    pub(crate) frames: VecDeque<Frame>,
+    /// Bytes in `frames` plus those in the writer's current batch.
+    pub(crate) bytes: usize,
+    /// Index in `frames` of a pong the writer has not taken yet.
+    pub(crate) pong_at: Option<usize>,
+    pub(crate) state: State,
+    /// The peer's close frame arrived (or the connection failed): no reply to wait for.
+    pub(crate) peer_closed: bool,
+    /// The receiver saw EOF or an error, or was dropped.
+    pub(crate) reader_done: bool,
+    /// A pong arrived since the last keepalive ping.
+    pub(crate) pong_received: bool,
+    pub(crate) encoder: Encoder,
+}
+
+pub(crate) struct Shared {
+    pub(crate) queue: Mutex<Queue>,
+    pub(crate) writer_wake: Notify,
+    pub(crate) drained: Notify,
+    pub(crate) reader_waker: AtomicWaker,
+    pub(crate) abort: AtomicU8,
+    /// The writer's last write returned `Pending`: the peer is not reading.
+    pub(crate) writer_blocked: AtomicBool,
+    pub(crate) config: Arc<Config>,
+    pub(crate) role: Role,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Arc<Config>, role: Role, encoder: Encoder) -> Self {
+        Self {
+            queue: Mutex::new(Queue {
+                frames: VecDeque::new(),
+                bytes: 0,
+                pong_at: None,
+                state: State::Open,
+                peer_closed: false,
+                reader_done: false,
+                pong_received: false,
+                encoder,
+            }),
+            writer_wake: Notify::new(),
+            drained: Notify::new(),
+            reader_waker: AtomicWaker::new(),
+            abort: AtomicU8::new(Abort::None as u8),
+            writer_blocked: AtomicBool::new(false),
+            config,
+            role,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding this lock cannot leave the queue inconsistent in a way that
+        // matters more than losing the connection, so poisoning is ignored.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn abort_reason(&self) -> Abort {
+        match self.abort.load(Ordering::Acquire) {
+            1 => Abort::Keepalive,
+            2 => Abort::SlowConsumer,
+            3 => Abort::Io,
+            4 => Abort::CloseTimeout,
+            _ => Abort::None,
+        }
+    }
+
+    /// Stops the connection from the writer's side and wakes the receiver.
+    pub(crate) fn set_abort(&self, why: Abort) {
+        let _ = self.abort.compare_exchange(
+            Abort::None as u8,
+            why as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.reader_waker.wake();
+    }
+
+    /// Queues the pong for a received ping. While the writer is blocked on a peer that does
+    /// not read, at most one pong waits: a newer ping replaces its payload (RFC 6455 §5.5.3).
+    pub(crate) fn queue_pong(&self, payload: bytes::Bytes) {
+        let mut q = self.lock();
+        if q.state != State::Open {
+            return;
+        }
+        let frame = q
+            .encoder
+            .encode_control(iolite_ws_proto::OpCode::Pong, payload);
+        if self.writer_blocked.load(Ordering::Acquire) {
+            if let Some(i) = q.pong_at {
+                let len = frame.wire_len();
+                if let Some(slot) = q.frames.get_mut(i) {
+                    let old = std::mem::replace(slot, frame);
+                    q.bytes = q.bytes - old.wire_len() + len;
+                    return;
+                }
+            }
+        }
+        let idx = q.frames.len();
+        let wake = q.push(frame);
+        q.pong_at = Some(idx);
+        drop(q);
+        if wake {
+            self.writer_wake.notify_one();
+        }
+    }
+
+    /// Queues a close frame and stops accepting messages. `fail`: the connection is being
+    /// failed, so the writer closes TCP right after the frame instead of awaiting a reply.
+    pub(crate) fn queue_close(&self, frame: Option<CloseFrame>, fail: bool) -> bool {
+        let mut q = self.lock();
+        if fail {
+            q.peer_closed = true;
+        }
+        if q.state != State::Open {
+            drop(q);
+            self.writer_wake.notify_one();
+            return false;
+        }
+        q.state = State::Closing;
+        let f = q.encoder.encode_close(frame.as_ref());
+        q.push(f);
+        drop(q);
+        self.writer_wake.notify_one();
+        true
+    }
+
+    /// Fails the connection because the peer is too slow: what is queued is dropped, a
+    /// close frame with `code` is queued alone.
+    pub(crate) fn close_slow(&self, q: &mut Queue, code: CloseCode) {
+        let dropped: usize = q.frames.iter().map(Frame::wire_len).sum();
+        q.bytes -= dropped;
+        q.frames.clear();
+        q.pong_at = None;
+        q.state = State::Closing;
+        q.peer_closed = true;
+        let f = q
+            .encoder
+            .encode_close(Some(&CloseFrame::new(code, "send queue full")));
+        q.push(f);
+        self.abort
+            .compare_exchange(
+                Abort::None as u8,
+                Abort::SlowConsumer as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .ok();
+        self.reader_waker.wake();
+    }
+}
+
+impl Queue {
+    /// Appends a frame; returns whether the writer may be idle and needs a wake-up.
+    pub(crate) fn push(&mut self, frame: Frame) -> bool {
+        let was_empty = self.frames.is_empty();
+        self.bytes += frame.wire_len();
+        self.frames.push_back(frame);
+        was_empty
+    }
+}
