@@ -23,7 +23,28 @@ async fn connect(
     Ok(ws)
 }
 
-#[tokio::main(flavor = "current_thread")]
+async fn run_case(url: String, case: u32) {
+    let mut ws = match connect(url).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("case {case}: connect failed: {e}");
+            return;
+        }
+    };
+    while let Some(msg) = ws.recv().await {
+        match msg {
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
+                if ws.send(m).is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+}
+
+#[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = std::env::args()
         .nth(1)
@@ -38,26 +59,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while ws.recv().await.is_some() {}
     eprintln!("running {count} cases as agent {agent}");
 
-    for case in 1..=count {
-        let url = format!("{base}/runCase?case={case}&agent={agent}");
-        let mut ws = match connect(url).await {
-            Ok(ws) => ws,
-            Err(e) => {
-                eprintln!("case {case}: connect failed: {e}");
-                continue;
+    // Cases are independent connections; running a few at once keeps both cores busy
+    // (the fuzzing server does most of the work). AUTOBAHN_PARALLEL=1 runs them in order.
+    let parallel: u32 = std::env::var("AUTOBAHN_PARALLEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+        .max(1);
+    let mut workers = Vec::new();
+    for worker in 0..parallel {
+        let (base, agent) = (base.clone(), agent.clone());
+        workers.push(tokio::spawn(async move {
+            for case in (1..=count).filter(|c| c % parallel == worker) {
+                run_case(format!("{base}/runCase?case={case}&agent={agent}"), case).await;
             }
-        };
-        while let Some(msg) = ws.recv().await {
-            match msg {
-                Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
-                    if ws.send(m).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
+        }));
+    }
+    for w in workers {
+        w.await?;
     }
 
     let mut ws = connect(format!("{base}/updateReports?agent={agent}")).await?;
