@@ -1,16 +1,46 @@
-//! Per-thread pool of read buffers, so an idle connection holds none.
+//! Per-thread pools of read buffers and send-queue storage, so an idle connection holds
+//! neither and a busy one does not allocate them per message.
 
 use std::cell::RefCell;
 
+use std::collections::VecDeque;
+
 use bytes::BytesMut;
+use iolite_ws_proto::Frame;
 
 /// Size of a pooled read buffer.
 pub(crate) const BUF_SIZE: usize = 16 << 10;
 /// Buffers kept per thread; beyond this they are freed.
 const MAX_POOLED: usize = 256;
 
+/// Largest queue storage worth keeping (frames); bigger ones are freed.
+const MAX_DEQUE_CAPACITY: usize = 1024;
+
 thread_local! {
     static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static DEQUES: RefCell<Vec<VecDeque<Frame>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Empty queue storage with some capacity: a broadcast to many idle connections then does
+/// not allocate a queue per recipient.
+pub(crate) fn take_deque() -> VecDeque<Frame> {
+    DEQUES
+        .with(|p| p.borrow_mut().pop())
+        .unwrap_or_else(|| VecDeque::with_capacity(16))
+}
+
+/// Keeps an emptied queue's storage for [`take_deque`].
+pub(crate) fn give_deque(mut d: VecDeque<Frame>) {
+    d.clear();
+    if d.capacity() == 0 || d.capacity() > MAX_DEQUE_CAPACITY {
+        return;
+    }
+    DEQUES.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < MAX_POOLED {
+            p.push(d);
+        }
+    });
 }
 
 /// A buffer with at least [`BUF_SIZE`] bytes of capacity.

@@ -184,6 +184,9 @@ impl Queue {
     /// Appends a frame; returns whether the writer may be idle and needs a wake-up.
     pub(crate) fn push(&mut self, frame: Frame) -> bool {
         let was_empty = self.frames.is_empty();
+        if self.frames.capacity() == 0 {
+            self.frames = crate::pool::take_deque();
+        }
         self.bytes += frame.wire_len();
         self.frames.push_back(frame);
         was_empty

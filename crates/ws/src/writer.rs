@@ -79,8 +79,8 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
             break;
         }
 
-        // Idle: hold no batch buffer while waiting.
-        batch = VecDeque::new();
+        // Idle: hold no queue storage while waiting; the next sender takes pooled storage.
+        crate::pool::give_deque(std::mem::take(&mut batch));
         let deadline = [next_ping, pong_deadline, close_deadline]
             .into_iter()
             .flatten()
