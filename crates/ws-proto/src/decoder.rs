@@ -1,6 +1,6 @@
 //! The read side of a connection: bytes in, messages out, every rule and limit enforced.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::deflate::{DeflateParams, Inflater};
@@ -45,7 +45,10 @@ struct InFrame {
 struct Partial {
     text: bool,
     compressed: bool,
+    /// Uncompressed: the fragments so far (the first fragment's buffer, extended).
     buf: BytesMut,
+    /// Compressed: the inflated output so far.
+    inflated: Vec<u8>,
     fragments: usize,
     wire_len: usize,
 }
@@ -236,12 +239,13 @@ impl Decoder {
             OpCode::Text | OpCode::Binary => {
                 let text = h.opcode == OpCode::Text;
                 if h.fin && !h.rsv1 {
-                    return Ok(Some(self.complete(text, payload)?));
+                    return Ok(Some(self.complete(text, payload.freeze())?));
                 }
                 let mut partial = Partial {
                     text,
                     compressed: h.rsv1,
                     buf: BytesMut::new(),
+                    inflated: Vec::new(),
                     fragments: 1,
                     wire_len: payload.len(),
                 };
@@ -276,11 +280,11 @@ impl Decoder {
             return Err(ProtocolError::ReservedBits);
         };
         let inflater = state.inflater.get_or_insert_with(Default::default);
-        let start = p.buf.len();
-        inflater.inflate(input, last, &mut p.buf, self.limits.max_inflated_size)?;
+        let start = p.inflated.len();
+        inflater.inflate(input, last, &mut p.inflated, self.limits.max_inflated_size)?;
         if p.text {
             self.utf8
-                .feed(&p.buf[start..])
+                .feed(&p.inflated[start..])
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if last && state.no_context_takeover {
@@ -295,17 +299,18 @@ impl Decoder {
             return Ok(None);
         }
         match self.partial.take() {
-            Some(p) => Ok(Some(self.complete(p.text, p.buf)?)),
+            Some(p) if p.compressed => Ok(Some(self.complete(p.text, Bytes::from(p.inflated))?)),
+            Some(p) => Ok(Some(self.complete(p.text, p.buf.freeze())?)),
             None => Ok(None),
         }
     }
 
-    fn complete(&mut self, text: bool, payload: BytesMut) -> Result<Message, ProtocolError> {
+    fn complete(&mut self, text: bool, payload: Bytes) -> Result<Message, ProtocolError> {
         if text {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-            Ok(Message::Text(Utf8Bytes::from_validated(payload.freeze())))
+            Ok(Message::Text(Utf8Bytes::from_validated(payload)))
         } else {
-            Ok(Message::Binary(payload.freeze()))
+            Ok(Message::Binary(payload))
         }
     }
 }
@@ -322,7 +327,6 @@ pub fn close_reply(received: &Option<CloseFrame>) -> Option<CloseFrame> {
 mod tests {
     use super::*;
     use crate::encoder::Encoder;
-    use bytes::Bytes;
 
     fn client_frame(op: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
         let mask = [1, 2, 3, 4];

@@ -1,6 +1,6 @@
 //! permessage-deflate (RFC 7692): parameter negotiation and the per-message codecs.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use crate::error::ProtocolError;
@@ -368,13 +368,13 @@ impl Inflater {
 
     /// Inflates `input` (one frame's payload) onto `out`. With `last`, also feeds the
     /// RFC 7692 trailer that ends the message. Fails with
-    /// [`ProtocolError::InflatedTooLarge`] as soon as `out` would grow past `limit`
-    /// bytes; memory never grows much past the limit, whatever the compression ratio.
+    /// [`ProtocolError::InflatedTooLarge`] once `out` grows past `limit` bytes; `out` never
+    /// holds more than `limit + 1` bytes, whatever the compression ratio.
     pub fn inflate(
         &mut self,
         input: &[u8],
         last: bool,
-        out: &mut BytesMut,
+        out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), ProtocolError> {
         self.inflate_part(input, out, limit)?;
@@ -387,29 +387,38 @@ impl Inflater {
     fn inflate_part(
         &mut self,
         input: &[u8],
-        out: &mut BytesMut,
+        out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), ProtocolError> {
-        const CHUNK: usize = 16 << 10;
+        // Grow from a guess based on the input (text often inflates 3-4x), never past what
+        // the limit allows; output goes into spare capacity, which is not zeroed first.
         let mut consumed = 0;
         loop {
-            let room = limit.saturating_sub(out.len());
-            // One byte past the limit tells "exactly at" from "over".
-            let chunk = CHUNK.min(room + 1);
-            let start = out.len();
-            out.resize(start + chunk, 0);
+            if out.len() == out.capacity() {
+                // Double (amortised growth) from a first guess, but never past one byte over
+                // the limit: output can then never exceed it by more than that byte.
+                let guess = (input.len() - consumed).saturating_mul(4).max(64);
+                let target = out
+                    .capacity()
+                    .saturating_mul(2)
+                    .max(out.len().saturating_add(guess))
+                    .min(limit.saturating_add(1));
+                if target <= out.len() {
+                    return Err(ProtocolError::InflatedTooLarge { max: limit });
+                }
+                out.reserve_exact(target - out.len());
+            }
             let before_in = self.inner.total_in();
-            let before_out = self.inner.total_out();
-            let res =
-                self.inner
-                    .decompress(&input[consumed..], &mut out[start..], FlushDecompress::Sync);
-            let produced = (self.inner.total_out() - before_out) as usize;
-            consumed += (self.inner.total_in() - before_in) as usize;
-            out.truncate(start + produced);
+            let before_out = out.len();
+            let res = self
+                .inner
+                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync);
+            let taken = (self.inner.total_in() - before_in) as usize;
+            consumed += taken;
+            let produced = out.len() - before_out;
             match res {
                 Ok(Status::StreamEnd) => {
-                    // A final deflate block: anything after it is garbage per RFC 7692 §7.2.2,
-                    // but the next message starts a new stream.
+                    // A final deflate block ends this stream; the next message starts anew.
                     self.inner.reset(false);
                     if consumed < input.len() {
                         return Err(ProtocolError::Inflate);
@@ -421,8 +430,13 @@ impl Inflater {
             if out.len() > limit {
                 return Err(ProtocolError::InflatedTooLarge { max: limit });
             }
-            if consumed >= input.len() && produced < chunk {
+            // Done once all input is in and the output did not fill the room it had.
+            if consumed >= input.len() && out.len() < out.capacity() {
                 return Ok(());
+            }
+            if taken == 0 && produced == 0 && out.len() < out.capacity() {
+                // No progress with room to spare: zlib wants something it will never get.
+                return Err(ProtocolError::Inflate);
             }
         }
     }
@@ -496,7 +510,7 @@ mod tests {
                 for n in 0..5 {
                     let msg = format!("hello hello hello {n} {}", "x".repeat(n * 1000));
                     let c = d.compress(msg.as_bytes());
-                    let mut out = BytesMut::new();
+                    let mut out = Vec::new();
                     i.inflate(&c, true, &mut out, 1 << 20).unwrap();
                     assert_eq!(&out[..], msg.as_bytes());
                 }
@@ -509,7 +523,7 @@ mod tests {
         let mut d = Deflater::new(15, 9, true);
         let c = d.compress(&vec![0u8; 10 << 20]);
         assert!(c.len() < 20_000);
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         let err = Inflater::new()
             .inflate(&c, true, &mut out, 1 << 20)
             .unwrap_err();
@@ -521,7 +535,7 @@ mod tests {
         );
         // Exactly at the limit is fine.
         let c = d.compress(&vec![7u8; 1 << 20]);
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         Inflater::new()
             .inflate(&c, true, &mut out, 1 << 20)
             .unwrap();
@@ -529,8 +543,19 @@ mod tests {
     }
 
     #[test]
+    fn small_message_inflates_into_a_small_buffer() {
+        let c = Deflater::new(15, 1, true).compress(b"0123456789abcdef");
+        let mut out = Vec::new();
+        Inflater::new()
+            .inflate(&c, true, &mut out, 64 << 20)
+            .unwrap();
+        assert_eq!(out, b"0123456789abcdef");
+        assert!(out.capacity() <= 256, "capacity {}", out.capacity());
+    }
+
+    #[test]
     fn garbage_is_an_inflate_error() {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         let err = Inflater::new()
             .inflate(&[0xff; 32], true, &mut out, 1 << 20)
             .unwrap_err();

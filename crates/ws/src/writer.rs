@@ -19,31 +19,110 @@ use crate::shared::{Abort, Shared, State};
 /// Most slices handed to one `writev` (2 per frame); well under Linux's IOV_MAX of 1024.
 const MAX_SLICES: usize = 128;
 
+/// Keepalive and close deadlines of one connection.
+struct Timers {
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    close_deadline: Option<Instant>,
+}
+
+impl Timers {
+    fn next(&self) -> Option<Instant> {
+        [self.next_ping, self.pong_deadline, self.close_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Notes what the receiver reported: a pong, or that the connection is closing (which
+    /// starts the close deadline, also while a write to a stuck peer is pending).
+    fn observe(&mut self, shared: &Shared, cfg: &crate::Config) -> (bool, bool, bool) {
+        let mut q = shared.lock();
+        if std::mem::take(&mut q.pong_received) {
+            self.pong_deadline = None;
+        }
+        let closing = q.state == State::Closing;
+        if closing && self.close_deadline.is_none() {
+            self.close_deadline = Some(Instant::now() + cfg.close_timeout);
+        }
+        (q.reader_done, q.peer_closed, closing)
+    }
+
+    /// Runs the deadlines that have passed: queues a ping, or says why to give up.
+    fn fire(&mut self, shared: &Shared, cfg: &crate::Config, closing: bool) -> Option<Abort> {
+        let now = Instant::now();
+        if self.close_deadline.is_some_and(|d| d <= now) {
+            return Some(Abort::CloseTimeout);
+        }
+        if self.pong_deadline.is_some_and(|d| d <= now) {
+            tracing::debug!("peer did not answer ping in time; closing");
+            return Some(Abort::Keepalive);
+        }
+        if let (Some(p), Some(every)) = (self.next_ping, cfg.ping_interval) {
+            if p <= now {
+                self.next_ping = Some(now + every);
+                if self.pong_deadline.is_none() && !closing {
+                    // Also armed while a write is stuck: a peer that has not taken our bytes
+                    // for a whole pong timeout is as dead as one that does not answer.
+                    self.pong_deadline = Some(now + cfg.pong_timeout);
+                    let mut q = shared.lock();
+                    let f = q.encoder.encode_control(OpCode::Ping, Bytes::new());
+                    q.push(f);
+                }
+            }
+        }
+        None
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
     let cfg = shared.config.clone();
     let mut batch: VecDeque<Frame> = VecDeque::new();
-    let mut next_ping = cfg.ping_interval.map(|d| Instant::now() + d);
-    let mut pong_deadline: Option<Instant> = None;
+    let mut timers = Timers {
+        next_ping: cfg.ping_interval.map(|d| Instant::now() + d),
+        pong_deadline: None,
+        close_deadline: None,
+    };
     let mut close_written = false;
-    let mut close_deadline: Option<Instant> = None;
 
-    loop {
-        let (reader_done, peer_closed, closing) = {
+    let abort = loop {
+        let (reader_done, peer_closed, closing) = timers.observe(&shared, &cfg);
+        {
             let mut q = shared.lock();
-            if std::mem::take(&mut q.pong_received) {
-                pong_deadline = None;
-            }
             if !q.frames.is_empty() {
                 std::mem::swap(&mut q.frames, &mut batch);
                 q.pong_at = None;
             }
-            (q.reader_done, q.peer_closed, q.state == State::Closing)
-        };
+        }
 
         if !batch.is_empty() {
             let has_close = closing && batch.iter().any(is_close);
             let bytes: usize = batch.iter().map(Frame::wire_len).sum();
-            let res = write_batch(&mut io, &batch, &shared).await;
+            let mut pos = (0, 0);
+            // The write is raced against the deadlines: a peer that stopped reading must not
+            // hold this task, its batch and its socket forever.
+            let res = loop {
+                let closing_now = shared.lock().state == State::Closing;
+                tokio::select! {
+                    biased;
+                    r = write_batch(&mut io, &batch, &shared, &mut pos) => break r.map_err(|_| Abort::Io),
+                    _ = shared.writer_wake.notified() => {
+                        timers.observe(&shared, &cfg);
+                    }
+                    _ = sleep_until_opt(timers.next()) => {
+                        if let Some(why) = timers.fire(&shared, &cfg, closing_now) {
+                            break Err(why);
+                        }
+                    }
+                }
+            };
             batch.clear();
             {
                 let mut q = shared.lock();
@@ -52,13 +131,10 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
                     shared.drained.notify_waiters();
                 }
             }
-            if res.is_err() {
-                shared.set_abort(Abort::Io);
-                break;
-            }
-            if has_close {
-                close_written = true;
-                close_deadline = Some(Instant::now() + cfg.close_timeout);
+            match res {
+                Err(why) => break Some(why),
+                Ok(()) if has_close => close_written = true,
+                Ok(()) => {}
             }
             continue;
         }
@@ -71,55 +147,33 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
                 Role::Client => reader_done,
             };
             if done {
-                break;
+                break None;
             }
         }
         if reader_done && !close_written && !closing {
             // EOF or an error on the read side with nothing left to say.
-            break;
+            break None;
         }
 
         // Idle: hold no queue storage while waiting; the next sender takes pooled storage.
         crate::pool::give_deque(std::mem::take(&mut batch));
-        let deadline = [next_ping, pong_deadline, close_deadline]
-            .into_iter()
-            .flatten()
-            .min();
-        let timer = async {
-            match deadline {
-                Some(d) => sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             biased;
             _ = shared.writer_wake.notified() => {}
-            _ = timer => {
-                let now = Instant::now();
-                if close_deadline.is_some_and(|d| d <= now) {
-                    shared.set_abort(Abort::CloseTimeout);
-                    break;
-                }
-                if pong_deadline.is_some_and(|d| d <= now) {
-                    tracing::debug!("peer did not answer ping; closing");
-                    shared.set_abort(Abort::Keepalive);
-                    break;
-                }
-                if let (Some(p), Some(every)) = (next_ping, cfg.ping_interval) {
-                    if p <= now {
-                        next_ping = Some(now + every);
-                        if pong_deadline.is_none() && !closing {
-                            pong_deadline = Some(now + cfg.pong_timeout);
-                            let mut q = shared.lock();
-                            let f = q.encoder.encode_control(OpCode::Ping, Bytes::new());
-                            q.push(f);
-                        }
-                    }
+            _ = sleep_until_opt(timers.next()) => {
+                if let Some(why) = timers.fire(&shared, &cfg, closing) {
+                    break Some(why);
                 }
             }
         }
+    };
+    if let Some(why) = abort {
+        shared.set_abort(why);
     }
-    let _ = io.shutdown().await;
+    drop(batch);
+    // A TLS shutdown writes to the peer; a stuck peer must not hold us here either.
+    let _ = tokio::time::timeout(cfg.close_timeout, io.shutdown()).await;
+    drop(io);
     // The receiver may be waiting on a peer that will never speak again.
     shared.lock().reader_done = true;
     shared.reader_waker.wake();
@@ -140,18 +194,19 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     io: &mut W,
     batch: &VecDeque<Frame>,
     shared: &Shared,
+    pos: &mut (usize, usize),
 ) -> std::io::Result<()> {
-    // Position: frame index and byte offset within that frame's head + payload.
-    let mut idx = 0;
-    let mut off = 0;
+    // Position: frame index and byte offset within that frame's head + payload. Kept by the
+    // caller, so a write cancelled by a timer resumes where it stopped.
+    let (idx, off) = pos;
     poll_fn(|cx| loop {
-        if idx >= batch.len() {
+        if *idx >= batch.len() {
             return Poll::Ready(Ok(()));
         }
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];
         let mut n = 0;
-        let mut skip = off;
-        for f in batch.range(idx..) {
+        let mut skip = *off;
+        for f in batch.range(*idx..) {
             for part in [f.head(), &f.payload()[..]] {
                 if skip >= part.len() {
                     skip -= part.len();
@@ -179,14 +234,14 @@ async fn write_batch<W: AsyncWrite + Unpin>(
         shared.writer_blocked.store(false, Ordering::Release);
         let mut left = written;
         while left > 0 {
-            let Some(f) = batch.get(idx) else { break };
-            let rest = f.wire_len() - off;
+            let Some(f) = batch.get(*idx) else { break };
+            let rest = f.wire_len() - *off;
             if left >= rest {
                 left -= rest;
-                idx += 1;
-                off = 0;
+                *idx += 1;
+                *off = 0;
             } else {
-                off += left;
+                *off += left;
                 left = 0;
             }
         }
