@@ -114,6 +114,14 @@ impl ServerFrame {
         })
     }
 
+    /// The reason of a close frame, if it has a code and the reason is UTF-8.
+    pub fn close_reason(&self) -> Option<&str> {
+        if self.opcode != 0x8 {
+            return None;
+        }
+        std::str::from_utf8(self.payload.get(2..)?).ok()
+    }
+
     /// Parses one unmasked server frame from the front of `buf`, returning it and its size.
     pub fn parse(buf: &[u8]) -> Option<(Self, usize)> {
         let b0 = *buf.first()?;
@@ -140,5 +148,109 @@ impl ServerFrame {
             },
             pos + len,
         ))
+    }
+}
+
+/// A permessage-deflate message payload (RFC 7692: raw deflate, the final `00 00 ff ff`
+/// stripped) that inflates to `inflated` zero bytes at deflate's best ratio, ~1032:1.
+///
+/// Built by hand rather than compressed, so even a gigabyte costs no time: one dynamic
+/// Huffman block whose only codes are literal 0, end-of-block, length 258 and distance 1,
+/// so each 258-byte copy costs two bits (RFC 1951 §3.2.5-§3.2.7).
+pub fn deflate_bomb(inflated: u64) -> Vec<u8> {
+    let mut w = BitWriter::default();
+    // Block header: not final, dynamic Huffman (BTYPE 10).
+    w.bits(0, 1);
+    w.bits(2, 2);
+    // HLIT: 286 literal/length codes (up to 285); HDIST: 1 distance code; HCLEN: 18.
+    w.bits(29, 5);
+    w.bits(0, 5);
+    w.bits(14, 4);
+    // Code length code lengths, in RFC 1951's permuted order: only 18 (1 bit), 2 and 1
+    // (2 bits each) are used. Canonical codes: 18 = 0, 1 = 10, 2 = 11.
+    const ORDER: [u32; 18] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1];
+    for sym in ORDER {
+        w.bits(
+            match sym {
+                18 => 1,
+                1 | 2 => 2,
+                _ => 0,
+            },
+            3,
+        );
+    }
+    // Literal/length code lengths: 0 -> 2, 1..=255 -> 0, 256 -> 2, 257..=284 -> 0,
+    // 285 -> 1; then the one distance code: 0 -> 1.
+    w.code(0b11, 2);
+    w.code(0, 1);
+    w.bits(138 - 11, 7);
+    w.code(0, 1);
+    w.bits(117 - 11, 7);
+    w.code(0b11, 2);
+    w.code(0, 1);
+    w.bits(28 - 11, 7);
+    w.code(0b10, 2);
+    w.code(0b10, 2);
+    // Canonical literal/length codes: 285 = 0, literal 0 = 10, end-of-block = 11.
+    // Distance code 0 (distance 1) = 0.
+    if inflated > 0 {
+        w.code(0b10, 2);
+        let rest = inflated - 1;
+        // Each copy of 258 bytes at distance 1 is code 0 then distance 0: two zero bits.
+        w.zeros(rest / 258 * 2);
+        for _ in 0..rest % 258 {
+            w.code(0b10, 2);
+        }
+    }
+    w.code(0b11, 2);
+    // The empty stored block a sync flush ends with; its `00 00 ff ff` is what RFC 7692
+    // senders strip and receivers add back.
+    w.bits(0, 3);
+    w.finish()
+}
+
+/// Writes bits least significant first, as deflate packs them.
+#[derive(Default)]
+struct BitWriter {
+    out: Vec<u8>,
+    acc: u32,
+    n: u32,
+}
+
+impl BitWriter {
+    fn bits(&mut self, value: u32, count: u32) {
+        self.acc |= value << self.n;
+        self.n += count;
+        while self.n >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.n -= 8;
+        }
+    }
+
+    /// A Huffman code, whose bits go out most significant first.
+    fn code(&mut self, code: u32, len: u32) {
+        for i in (0..len).rev() {
+            self.bits((code >> i) & 1, 1);
+        }
+    }
+
+    fn zeros(&mut self, mut count: u64) {
+        while count > 0 && self.n > 0 {
+            self.bits(0, 1);
+            count -= 1;
+        }
+        let bytes = usize::try_from(count / 8).expect("bomb fits in memory");
+        self.out.resize(self.out.len() + bytes, 0);
+        for _ in 0..count % 8 {
+            self.bits(0, 1);
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.n > 0 {
+            self.out.push(self.acc as u8);
+        }
+        self.out
     }
 }

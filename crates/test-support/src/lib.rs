@@ -1,5 +1,7 @@
 //! Test helpers shared by iolite's integration tests: frame builders that can produce
-//! any malformed frame, and a raw TCP client that speaks bytes, not WebSocket.
+//! any malformed frame, a raw TCP client that speaks bytes, not WebSocket, and a loopback
+//! harness that runs a server with a given configuration.
 
 pub mod frames;
+pub mod harness;
 pub mod raw;

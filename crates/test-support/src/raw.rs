@@ -5,13 +5,18 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::frames::ServerFrame;
+use crate::frames::{FrameSpec, ServerFrame};
 
 /// A valid upgrade request for `path` on `host`.
 pub fn upgrade_request(host: &str, path: &str) -> String {
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
+}
+
+/// The status code of an HTTP response head (`HTTP/1.1 431 ...` gives 431).
+pub fn status(head: &str) -> Option<u16> {
+    head.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A client that speaks raw bytes.
@@ -43,10 +48,15 @@ impl RawClient {
         })
     }
 
-    /// Connects and completes a WebSocket handshake; panics if the server refuses.
+    /// Connects and completes a WebSocket handshake; an error if the server refuses.
     pub async fn handshake(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        Self::handshake_path(addr, "/").await
+    }
+
+    /// As [`RawClient::handshake`], requesting `path`.
+    pub async fn handshake_path(addr: std::net::SocketAddr, path: &str) -> std::io::Result<Self> {
         let mut c = Self::connect(addr).await?;
-        c.send(upgrade_request(&addr.to_string(), "/").as_bytes())
+        c.send(upgrade_request(&addr.to_string(), path).as_bytes())
             .await?;
         let head = c.read_http_head(Duration::from_secs(5)).await?;
         if !head.starts_with("HTTP/1.1 101") {
@@ -55,9 +65,105 @@ impl RawClient {
         Ok(c)
     }
 
+    /// Connects and completes a WebSocket handshake for `path` with `extra` header lines
+    /// (each ending in `\r\n`) added to the request; returns the client and the server's
+    /// 101 head.
+    pub async fn handshake_with(
+        addr: std::net::SocketAddr,
+        path: &str,
+        extra: &str,
+    ) -> std::io::Result<(Self, String)> {
+        let request = upgrade_request(&addr.to_string(), path);
+        // The request ends with the blank line; the extra headers go just before it.
+        let head = request.strip_suffix("\r\n").unwrap_or(&request);
+        let request = format!("{head}{extra}\r\n");
+        let mut c = Self::connect(addr).await?;
+        c.send(request.as_bytes()).await?;
+        let head = c.read_http_head(Duration::from_secs(5)).await?;
+        if !head.starts_with("HTTP/1.1 101") {
+            return Err(std::io::Error::other(format!("handshake refused: {head}")));
+        }
+        Ok((c, head))
+    }
+
+    /// Connects, writes `request` as is and returns the server's HTTP response head
+    /// (empty if the server closed without answering).
+    pub async fn http_exchange(
+        addr: std::net::SocketAddr,
+        request: &[u8],
+    ) -> std::io::Result<String> {
+        let mut c = Self::connect(addr).await?;
+        c.send(request).await?;
+        c.read_http_head(Duration::from_secs(5)).await
+    }
+
+    /// The client's local address (the server sees it as the peer).
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.stream.local_addr()
+    }
+
     /// Writes bytes.
     pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes).await
+    }
+
+    /// Writes one frame exactly as specified.
+    pub async fn send_frame(&mut self, frame: &FrameSpec) -> std::io::Result<()> {
+        self.send(&frame.encode()).await
+    }
+
+    /// Writes `bytes` while reading server frames, and returns the code of the first close
+    /// frame; `None` on EOF or timeout without one. Write errors are ignored: a server
+    /// that fails the connection in the middle of a large write may reset it, and the
+    /// close frame that came before is what the test is after.
+    pub async fn send_until_close(
+        &mut self,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> std::io::Result<Option<u16>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let Self { stream, buf } = self;
+        let (mut rd, mut wr) = stream.split();
+        let write = async {
+            let _ = wr.write_all(bytes).await;
+            std::future::pending::<()>().await;
+        };
+        let read = async {
+            let mut tmp = vec![0u8; 64 << 10];
+            loop {
+                while let Some((f, n)) = ServerFrame::parse(buf) {
+                    buf.drain(..n);
+                    if f.opcode == 0x8 {
+                        return Ok(f.close_code());
+                    }
+                }
+                match rd.read(&mut tmp).await {
+                    Ok(0) => return Ok(None),
+                    Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        tokio::select! {
+            r = read => r,
+            () = write => Ok(None),
+            () = tokio::time::sleep_until(deadline) => Ok(None),
+        }
+    }
+
+    /// Reads (and discards frames) until the server closes the TCP connection: `true`, or
+    /// `false` if it is still open after `timeout`.
+    pub async fn expect_eof(&mut self, timeout: Duration) -> std::io::Result<bool> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_event(left).await? {
+                Event::Frame(_) => {}
+                Event::Eof => return Ok(true),
+                Event::Timeout => return Ok(false),
+            }
+        }
     }
 
     /// Reads until the end of an HTTP head and returns it as text.
