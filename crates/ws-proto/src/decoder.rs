@@ -493,7 +493,7 @@ mod tests {
         let mut enc = Encoder::new(Role::Client, Some(&params), 7);
         let text = "hello compressed world ".repeat(50);
         let frame = enc.encode(OpCode::Text, Bytes::from(text.clone()));
-        assert!(frame.head()[0] & 0x40 != 0, "RSV1 set");
+        assert!(frame.to_bytes()[0] & 0x40 != 0, "RSV1 set");
         let mut d = Decoder::new(Role::Server, Limits::default(), Some(&params));
         let mut buf = BytesMut::from(&frame.to_bytes()[..]);
         assert_eq!(d.decode(&mut buf).unwrap(), Some(Message::text(text)));

@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::close::CloseFrame;
 use crate::deflate::{DeflateParams, Deflater};
@@ -118,25 +118,54 @@ impl Encoder {
         }
     }
 
-    fn maybe_compress(&mut self, payload: Bytes) -> (Bytes, bool) {
-        let Some(p) = &self.deflate else {
-            return (payload, false);
+    /// Encodes a whole data message straight into `out`: header, then the payload
+    /// (compressed when negotiated, masked on a client). For callers that write one
+    /// contiguous buffer; masking happens in place in `out`, with no other copy.
+    pub fn encode_into(&mut self, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
+        let compressed = self.compress(payload);
+        let body = compressed.as_deref().unwrap_or(payload);
+        let mask = (self.role == Role::Client).then(|| self.next_mask());
+        let header = FrameHeader {
+            fin: true,
+            rsv1: compressed.is_some(),
+            rsv23: false,
+            opcode,
+            mask,
+            payload_len: body.len() as u64,
         };
-        let Some(window) = p.compress_window else {
-            return (payload, false);
-        };
-        if payload.len() < p.compress_threshold {
-            return (payload, false);
+        let mut head = [0u8; crate::frame::MAX_HEAD_LEN];
+        let n = header.encode(&mut head);
+        out.reserve(n + body.len());
+        out.extend_from_slice(&head[..n]);
+        let start = out.len();
+        out.extend_from_slice(body);
+        if let Some(m) = mask {
+            apply_mask(&mut out[start..], m, 0);
         }
-        let out = if p.compress_no_context_takeover {
-            compress_shared(window, p.level, &payload)
+    }
+
+    fn maybe_compress(&mut self, payload: Bytes) -> (Bytes, bool) {
+        match self.compress(&payload) {
+            Some(c) => (c, true),
+            None => (payload, false),
+        }
+    }
+
+    /// The compressed payload, if this message is to be compressed.
+    fn compress(&mut self, payload: &[u8]) -> Option<Bytes> {
+        let p = self.deflate.as_ref()?;
+        let window = p.compress_window?;
+        if payload.len() < p.compress_threshold {
+            return None;
+        }
+        Some(if p.compress_no_context_takeover {
+            compress_shared(window, p.level, payload)
         } else {
             let level = p.level;
             self.own_deflater
                 .get_or_insert_with(|| Box::new(Deflater::new(window, level, false)))
-                .compress(&payload)
-        };
-        (out, true)
+                .compress(payload)
+        })
     }
 
     fn frame(&mut self, opcode: OpCode, payload: Bytes, rsv1: bool, fin: bool) -> Frame {
@@ -151,11 +180,18 @@ impl Encoder {
         if self.role == Role::Server {
             return Frame::new(header, payload);
         }
+        // A client must mask, so the payload is copied once anyway: copy it next to its
+        // header and send one contiguous buffer.
         let mask = self.next_mask();
         header.mask = Some(mask);
-        let mut masked = BytesMut::from(&payload[..]);
-        apply_mask(&mut masked, mask, 0);
-        Frame::new(header, masked.freeze())
+        header.payload_len = payload.len() as u64;
+        let mut head = [0u8; crate::frame::MAX_HEAD_LEN];
+        let n = header.encode(&mut head);
+        let mut buf = Vec::with_capacity(n + payload.len());
+        buf.extend_from_slice(&head[..n]);
+        buf.extend_from_slice(&payload);
+        apply_mask(&mut buf[n..], mask, 0);
+        Frame::raw(Bytes::from(buf))
     }
 
     fn next_mask(&mut self) -> [u8; 4] {
@@ -166,5 +202,34 @@ impl Encoder {
         self.rng ^= self.rng >> 27;
         let v = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
         ((v >> 32) as u32).to_ne_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Decoder, Limits};
+    use bytes::BytesMut;
+
+    #[test]
+    fn encode_into_matches_encode_for_both_roles() {
+        for role in [Role::Server, Role::Client] {
+            let payload = b"hello, contiguous world".repeat(10);
+            let mut a = Encoder::new(role, None, 99);
+            let mut b = Encoder::new(role, None, 99);
+            let frame = a.encode(OpCode::Binary, Bytes::from(payload.clone()));
+            let mut out = Vec::new();
+            b.encode_into(OpCode::Binary, &payload, &mut out);
+            assert_eq!(frame.to_bytes(), out);
+        }
+        // A client frame decodes on the server side.
+        let mut enc = Encoder::new(Role::Client, None, 5);
+        let mut out = Vec::new();
+        enc.encode_into(OpCode::Text, "ok".as_bytes(), &mut out);
+        let mut buf = BytesMut::from(&out[..]);
+        let msg = Decoder::new(Role::Server, Limits::default(), None)
+            .decode(&mut buf)
+            .unwrap();
+        assert_eq!(msg, Some(crate::Message::text("ok")));
     }
 }
