@@ -28,7 +28,9 @@ async fn main() -> std::io::Result<()> {
         let (config, peers) = (config.clone(), peers.clone());
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            let Ok((ws, _)) = accept(tcp, config).await else {
+            // Boxed: the task is sized for its largest state, and the handshake state is big;
+            // boxing frees it after the handshake instead of keeping it for the whole connection.
+            let Ok((ws, _)) = Box::pin(accept(tcp, config)).await else {
                 return;
             };
             let (sender, mut receiver) = ws.split();
