@@ -42,6 +42,13 @@ impl Utf8Bytes {
         self.0.is_empty()
     }
 
+    /// A sub-slice by byte range, sharing the buffer and without validating again. `None`
+    /// if the range is out of bounds or does not fall on character boundaries.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Option<Self> {
+        self.as_str().get(range.clone())?;
+        Some(Self(self.0.slice(range)))
+    }
+
     /// The shared buffer.
     pub fn into_bytes(self) -> Bytes {
         self.0
@@ -131,5 +138,20 @@ impl Message {
     /// Whether the payload is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_shares_and_respects_char_boundaries() {
+        let t = Utf8Bytes::from("4héllo");
+        let s = t.slice(1..t.len()).unwrap();
+        assert_eq!(s.as_str(), "héllo");
+        assert_eq!(s.as_bytes().as_ptr(), t.as_bytes()[1..].as_ptr());
+        assert!(t.slice(3..4).is_none(), "inside 'é'");
+        assert!(t.slice(0..99).is_none());
     }
 }
