@@ -13,7 +13,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(frame_decoder handshake_request inflater utf8 engine_payload)
+    targets=(frame_decoder handshake_request inflater utf8 engine_payload socketio_packet)
 fi
 toolchain=${TOOLCHAIN:-nightly}
 for target in "${targets[@]}"; do
