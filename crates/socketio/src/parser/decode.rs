@@ -249,56 +249,16 @@ mod tests {
         }
     }
 
-    fn packet(kind: PacketType, nsp: &str, id: Option<u64>, data: Value) -> Packet {
-        Packet {
-            kind,
-            nsp: Namespace::new(nsp).unwrap(),
-            id,
-            data,
-            attachments: Vec::new(),
-        }
-    }
+    use crate::parser::test_vectors::packet;
 
     use PacketType::*;
 
     /// Every example of the v5 protocol document, "Packet encoding" and "Sample session".
     #[test]
     fn protocol_document_examples() {
-        let cases = [
-            ("0", packet(Connect, "/", None, Value::Null)),
-            (
-                r#"0/admin,{"sid":"oSO0OpakMV_3jnilAAAA"}"#,
-                packet(
-                    Connect,
-                    "/admin",
-                    None,
-                    json!({"sid": "oSO0OpakMV_3jnilAAAA"}),
-                ),
-            ),
-            (
-                r#"4{"message":"Not authorized"}"#,
-                packet(
-                    ConnectError,
-                    "/",
-                    None,
-                    json!({"message": "Not authorized"}),
-                ),
-            ),
-            (r#"2["foo"]"#, packet(Event, "/", None, json!(["foo"]))),
-            (
-                r#"2/admin,["bar"]"#,
-                packet(Event, "/admin", None, json!(["bar"])),
-            ),
-            (
-                r#"212["foo"]"#,
-                packet(Event, "/", Some(12), json!(["foo"])),
-            ),
-            (
-                r#"3/admin,13["bar"]"#,
-                packet(Ack, "/admin", Some(13), json!(["bar"])),
-            ),
-            ("1", packet(Disconnect, "/", None, Value::Null)),
-            ("1/admin,", packet(Disconnect, "/admin", None, Value::Null)),
+        // The "Packet encoding" examples, then those of the "Sample session".
+        let mut cases = crate::parser::test_vectors::protocol_document_examples();
+        cases.extend([
             (
                 r#"0{"sid":"wZX3oN0bSVIhsaknAAAI"}"#,
                 packet(Connect, "/", None, json!({"sid": "wZX3oN0bSVIhsaknAAAI"})),
@@ -323,7 +283,7 @@ mod tests {
                 r#"2/admin,1["tellme"]"#,
                 packet(Event, "/admin", Some(1), json!(["tellme"])),
             ),
-        ];
+        ]);
         for (text, want) in cases {
             assert_eq!(decode(text), Ok(want), "{text}");
         }

@@ -158,56 +158,12 @@ mod tests {
         Namespace::new(name).unwrap()
     }
 
-    fn packet(kind: PacketType, nsp: &str, id: Option<u64>, data: Value) -> Packet {
-        Packet {
-            kind,
-            nsp: ns(nsp),
-            id,
-            data,
-            attachments: Vec::new(),
-        }
-    }
+    use crate::parser::test_vectors::packet;
 
     /// Every example of the v5 protocol document's "Packet encoding" section, verbatim.
     #[test]
     fn protocol_document_examples() {
-        let cases = [
-            (packet(Connect, "/", None, Value::Null), "0"),
-            (
-                packet(
-                    Connect,
-                    "/admin",
-                    None,
-                    json!({"sid": "oSO0OpakMV_3jnilAAAA"}),
-                ),
-                r#"0/admin,{"sid":"oSO0OpakMV_3jnilAAAA"}"#,
-            ),
-            (
-                packet(
-                    ConnectError,
-                    "/",
-                    None,
-                    json!({"message": "Not authorized"}),
-                ),
-                r#"4{"message":"Not authorized"}"#,
-            ),
-            (packet(Event, "/", None, json!(["foo"])), r#"2["foo"]"#),
-            (
-                packet(Event, "/admin", None, json!(["bar"])),
-                r#"2/admin,["bar"]"#,
-            ),
-            (
-                packet(Event, "/", Some(12), json!(["foo"])),
-                r#"212["foo"]"#,
-            ),
-            (
-                packet(Ack, "/admin", Some(13), json!(["bar"])),
-                r#"3/admin,13["bar"]"#,
-            ),
-            (packet(Disconnect, "/", None, Value::Null), "1"),
-            (packet(Disconnect, "/admin", None, Value::Null), "1/admin,"),
-        ];
-        for (p, want) in cases {
+        for (want, p) in crate::parser::test_vectors::protocol_document_examples() {
             assert_eq!(p.encode(), want);
             assert_eq!(p.encode_message(), format!("4{want}"));
         }

@@ -46,6 +46,8 @@ mod limits;
 mod namespace;
 mod packet;
 mod payload;
+#[cfg(test)]
+mod test_vectors;
 
 pub use decode::Decoder;
 pub use encode::{encode_event_into, write_header, Framing};
