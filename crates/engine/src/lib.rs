@@ -45,6 +45,7 @@ mod handshake;
 mod packet;
 mod payload;
 mod query;
+mod server;
 mod sid;
 
 pub use error::{DecodeError, RequestError, PARSE_ERROR};
@@ -57,4 +58,8 @@ pub use payload::{
     POST_RESPONSE_BODY, POST_RESPONSE_CONTENT_TYPE, SEPARATOR,
 };
 pub use query::{ProtocolVersion, Query, Transport};
+pub use server::{
+    AllowFuture, AllowOrigin, AllowRequest, Body, CloseReason, Cookie, Cors, Engine, EngineConfig,
+    Handler, SendError, SharedMessage, Socket,
+};
 pub use sid::{InvalidSid, RandomError, Sid, SID_LEN};

@@ -1,0 +1,515 @@
+//! One Engine.IO session: its transport, its outgoing queue and its heartbeat.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use iolite_ws::SlowConsumer;
+use iolite_ws_proto::{CloseCode, Message, PreparedMessage, Utf8Bytes};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::packet::{Data, Packet};
+use crate::payload::PayloadEncoder;
+use crate::query::Transport;
+use crate::server::CloseReason;
+use crate::sid::Sid;
+
+/// Why a message could not be queued for a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The session is closing or closed.
+    #[error("session closed")]
+    Closed,
+    /// The session's send queue is over its budget (a slow client). With
+    /// [`SlowConsumer::Close`] the session is being closed as well.
+    #[error("send queue full")]
+    QueueFull,
+}
+
+/// A message encoded once and sent to many sessions: the same bytes go into every
+/// polling queue and the same WebSocket frame to every WebSocket.
+pub struct SharedMessage {
+    /// The WebSocket form: text with the packet type digit (`4...`), or raw binary.
+    data: Data,
+    prepared: PreparedMessage,
+}
+
+impl SharedMessage {
+    /// A `message` packet whose WebSocket text is `text` (it must start with `4`, the
+    /// message type: e.g. `42["event"]` for a Socket.IO event).
+    pub fn ws_text(text: Utf8Bytes) -> Self {
+        Self {
+            prepared: PreparedMessage::text(text.clone()),
+            data: Data::Text(text),
+        }
+    }
+
+    /// A binary `message` packet.
+    pub fn binary(data: Bytes) -> Self {
+        Self {
+            prepared: PreparedMessage::binary(data.clone()),
+            data: Data::Binary(data),
+        }
+    }
+
+    /// Bytes of the message as it goes out on a WebSocket.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the message is empty (never, for a valid packet).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+/// What one item in an outgoing batch is.
+pub(crate) enum Out<'a> {
+    /// A whole packet as WebSocket text, type digit included (`42[...]`, `2`, `6`).
+    Text(Utf8Bytes),
+    /// A binary message.
+    Binary(Bytes),
+    /// A broadcast.
+    Shared(&'a SharedMessage),
+}
+
+impl Out<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Out::Text(t) => t.len(),
+            Out::Binary(b) => b.len(),
+            Out::Shared(s) => s.len(),
+        }
+    }
+
+    fn into_queued(self) -> Data {
+        match self {
+            Out::Text(t) => Data::Text(t),
+            Out::Binary(b) => Data::Binary(b),
+            Out::Shared(s) => s.data.clone(),
+        }
+    }
+}
+
+pub(crate) enum Conn {
+    Polling,
+    WebSocket(iolite_ws::Sender),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Open,
+    /// A polling session closed by the server, waiting for a GET to take its last packets.
+    Closing(Instant),
+    Closed,
+}
+
+pub(crate) struct State {
+    pub(crate) conn: Conn,
+    /// Packets for the next polling GET, in WebSocket form (text with its type digit).
+    queue: VecDeque<Data>,
+    queued_bytes: usize,
+    pub(crate) get_pending: bool,
+    pub(crate) post_pending: bool,
+    pub(crate) upgrading: bool,
+    pub(crate) phase: Phase,
+    /// When the unanswered ping went out (or was refreshed); `None` when none is out.
+    ping_sent: Option<Instant>,
+    refreshed: bool,
+    next_ping: Instant,
+}
+
+/// What a transport driver does next.
+pub(crate) enum Tick {
+    Wait(Instant),
+    Stop,
+}
+
+/// The engine behind a session, type-erased so that sessions need not name the handler.
+pub(crate) trait Core<D>: Send + Sync + 'static {
+    fn ping_interval(&self) -> Duration;
+    fn ping_timeout(&self) -> Duration;
+    fn close_timeout(&self) -> Duration;
+    fn max_queued_bytes(&self) -> usize;
+    fn slow_consumer(&self) -> SlowConsumer;
+    fn on_message(&self, socket: &Arc<Socket<D>>, data: Data);
+    fn on_close(&self, socket: &Arc<Socket<D>>, reason: CloseReason);
+    fn remove(&self, sid: &Sid);
+}
+
+/// An Engine.IO session (Node's `engine.io` `Socket`): one client, whichever transport it
+/// is on. Cheap to share (`Arc`); sends never wait on the network.
+pub struct Socket<D> {
+    sid: Sid,
+    request: http::request::Parts,
+    state: Mutex<State>,
+    awaiting_pong: AtomicBool,
+    pub(crate) get_wake: Notify,
+    pub(crate) driver_wake: Notify,
+    core: Arc<dyn Core<D>>,
+    data: D,
+}
+
+impl<D> std::fmt::Debug for Socket<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("sid", &self.sid).finish()
+    }
+}
+
+const PING: Utf8Bytes = Utf8Bytes::from_static("2");
+const NOOP: Utf8Bytes = Utf8Bytes::from_static("6");
+const CLOSE: Utf8Bytes = Utf8Bytes::from_static("1");
+
+impl<D: Send + Sync + 'static> Socket<D> {
+    pub(crate) fn new(
+        sid: Sid,
+        request: http::request::Parts,
+        conn: Conn,
+        core: Arc<dyn Core<D>>,
+        data: D,
+    ) -> Self {
+        let next_ping = Instant::now() + core.ping_interval();
+        Self {
+            sid,
+            request,
+            state: Mutex::new(State {
+                conn,
+                queue: VecDeque::new(),
+                queued_bytes: 0,
+                get_pending: false,
+                post_pending: false,
+                upgrading: false,
+                phase: Phase::Open,
+                ping_sent: None,
+                refreshed: false,
+                next_ping,
+            }),
+            awaiting_pong: AtomicBool::new(false),
+            get_wake: Notify::new(),
+            driver_wake: Notify::new(),
+            core,
+            data,
+        }
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> &Sid {
+        &self.sid
+    }
+
+    /// The head of the request that opened the session (method, URI with the query,
+    /// headers, and the extensions, where a server puts the peer address).
+    pub fn request(&self) -> &http::request::Parts {
+        &self.request
+    }
+
+    /// The application's per-session data.
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// The transport the session is on now.
+    pub fn transport(&self) -> Transport {
+        match self.lock().conn {
+            Conn::Polling => Transport::Polling,
+            Conn::WebSocket(_) => Transport::WebSocket,
+        }
+    }
+
+    /// Whether the session is open (sends can succeed).
+    pub fn is_open(&self) -> bool {
+        self.lock().phase == Phase::Open
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock would be a bug here; the state stays usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a text message (`4` + `text`).
+    pub fn send_text(self: &Arc<Self>, text: &str) -> Result<(), SendError> {
+        let mut s = String::with_capacity(1 + text.len());
+        s.push('4');
+        s.push_str(text);
+        self.send_ws_text(Utf8Bytes::from(s))
+    }
+
+    /// Sends a whole packet given in its WebSocket text form, type digit included (for a
+    /// message: `4` + data). The caller encodes it once into a shared buffer.
+    pub fn send_ws_text(self: &Arc<Self>, text: Utf8Bytes) -> Result<(), SendError> {
+        self.push([Out::Text(text)])
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(self: &Arc<Self>, data: Bytes) -> Result<(), SendError> {
+        self.push([Out::Binary(data)])
+    }
+
+    /// Sends a text packet followed by binary messages with nothing from other senders in
+    /// between (a Socket.IO packet and its attachments).
+    pub fn send_with_attachments(
+        self: &Arc<Self>,
+        text: Utf8Bytes,
+        attachments: &[Bytes],
+    ) -> Result<(), SendError> {
+        self.push(
+            std::iter::once(Out::Text(text))
+                .chain(attachments.iter().map(|b| Out::Binary(b.clone()))),
+        )
+    }
+
+    /// Sends messages encoded once for many sessions, in order, with nothing from other
+    /// senders in between.
+    pub fn send_shared(self: &Arc<Self>, messages: &[SharedMessage]) -> Result<(), SendError> {
+        self.push(messages.iter().map(Out::Shared))
+    }
+
+    pub(crate) fn push<'a>(
+        self: &Arc<Self>,
+        items: impl IntoIterator<Item = Out<'a>>,
+    ) -> Result<(), SendError> {
+        let mut st = self.lock();
+        if st.phase != Phase::Open {
+            return Err(SendError::Closed);
+        }
+        let r = self.push_locked(&mut st, items);
+        drop(st);
+        if r == Err(SendError::QueueFull)
+            && matches!(self.core.slow_consumer(), SlowConsumer::Close(_))
+        {
+            // A polling client that does not come back for its packets (a WebSocket's own
+            // queue applies the policy itself, and the session ends with the transport).
+            self.shutdown(CloseReason::TransportError, false);
+        }
+        r
+    }
+
+    fn push_locked<'a>(
+        &self,
+        st: &mut State,
+        items: impl IntoIterator<Item = Out<'a>>,
+    ) -> Result<(), SendError> {
+        match &st.conn {
+            Conn::WebSocket(tx) => {
+                for item in items {
+                    let r = match item {
+                        Out::Text(t) => tx.send(Message::Text(t)).map_err(ws_error),
+                        Out::Binary(b) => tx.send(Message::Binary(b)).map_err(ws_error),
+                        Out::Shared(s) => tx.send_prepared(&s.prepared).map_err(ws_error),
+                    };
+                    r?;
+                }
+                Ok(())
+            }
+            _ => {
+                let was_empty = st.queue.is_empty();
+                let max = self.core.max_queued_bytes();
+                for item in items {
+                    let len = item.len();
+                    if st.queued_bytes > 0 && st.queued_bytes + len > max {
+                        return Err(SendError::QueueFull);
+                    }
+                    st.queued_bytes += len;
+                    st.queue.push_back(item.into_queued());
+                }
+                if was_empty && st.get_pending {
+                    self.get_wake.notify_one();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes the session from the server side (Node's `socket.close()`, reason
+    /// `forced close`): what is queued is still delivered, then the transport closes.
+    pub fn close(self: &Arc<Self>) {
+        self.shutdown(CloseReason::ForcedClose, true);
+    }
+
+    /// Closes the session with `reason`. `graceful`: deliver what is queued and tell the
+    /// client (a polling `close` packet, a WebSocket close frame). Reports the close to
+    /// the handler once, whoever calls first.
+    pub(crate) fn shutdown(self: &Arc<Self>, reason: CloseReason, graceful: bool) {
+        let mut st = self.lock();
+        if st.phase != Phase::Open {
+            return;
+        }
+        match &st.conn {
+            Conn::WebSocket(tx) => {
+                let _ = tx.close(CloseCode::NORMAL, "");
+                st.phase = Phase::Closed;
+            }
+            Conn::Polling => {
+                if !graceful {
+                    st.queue.clear();
+                    st.queued_bytes = 0;
+                }
+                st.queue.push_back(Data::Text(CLOSE));
+                st.phase = if graceful && !st.get_pending {
+                    Phase::Closing(Instant::now() + self.core.close_timeout())
+                } else {
+                    Phase::Closed
+                };
+            }
+        }
+        let closed = st.phase == Phase::Closed;
+        drop(st);
+        if closed {
+            self.core.remove(&self.sid);
+        }
+        self.get_wake.notify_one();
+        self.driver_wake.notify_one();
+        self.core.on_close(self, reason);
+    }
+
+    /// Ends a `Closing` polling session (its last GET went out, or the close timeout).
+    pub(crate) fn finish(self: &Arc<Self>) {
+        let mut st = self.lock();
+        if st.phase == Phase::Closed {
+            return;
+        }
+        st.phase = Phase::Closed;
+        drop(st);
+        self.core.remove(&self.sid);
+        self.get_wake.notify_one();
+        self.driver_wake.notify_one();
+    }
+
+    /// Handles a packet from the client, in order.
+    pub(crate) fn on_packet(self: &Arc<Self>, packet: Packet) {
+        if self.awaiting_pong.load(Ordering::Relaxed) && !matches!(packet, Packet::Pong(_)) {
+            // Node refreshes the ping timeout once on any packet while a pong is due, so a
+            // client busy sending is not cut off by a pong stuck behind its messages.
+            let mut st = self.lock();
+            if st.ping_sent.is_some() && !st.refreshed {
+                st.ping_sent = Some(Instant::now());
+                st.refreshed = true;
+            }
+        }
+        match packet {
+            Packet::Message(data) => {
+                if self.is_open_fast() {
+                    self.core.on_message(self, data);
+                }
+            }
+            Packet::Pong(_) => {
+                let mut st = self.lock();
+                if st.ping_sent.take().is_some() {
+                    st.next_ping = Instant::now() + self.core.ping_interval();
+                    self.awaiting_pong.store(false, Ordering::Relaxed);
+                }
+            }
+            // v4: only the server pings.
+            Packet::Ping(_) => self.shutdown(CloseReason::TransportError, false),
+            Packet::Close => self.shutdown(CloseReason::TransportClose, false),
+            Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
+        }
+    }
+
+    fn is_open_fast(&self) -> bool {
+        self.lock().phase == Phase::Open
+    }
+
+    /// Heartbeat and close timers. `ws_driver`: called by the WebSocket task, which owns
+    /// the heartbeat once the session is on WebSocket (the polling timer task then stops).
+    pub(crate) fn tick(self: &Arc<Self>, ws_driver: bool) -> Tick {
+        let now = Instant::now();
+        let mut st = self.lock();
+        match st.phase {
+            Phase::Closed => return Tick::Stop,
+            Phase::Closing(deadline) => {
+                if now >= deadline {
+                    drop(st);
+                    self.finish();
+                    return Tick::Stop;
+                }
+                return Tick::Wait(deadline);
+            }
+            Phase::Open => {}
+        }
+        if !ws_driver && matches!(st.conn, Conn::WebSocket(_)) {
+            return Tick::Stop;
+        }
+        if let Some(sent) = st.ping_sent {
+            let deadline = sent + self.core.ping_timeout();
+            if now >= deadline {
+                drop(st);
+                self.shutdown(CloseReason::PingTimeout, false);
+                return Tick::Stop;
+            }
+            return Tick::Wait(deadline);
+        }
+        if now >= st.next_ping {
+            st.ping_sent = Some(now);
+            st.refreshed = false;
+            self.awaiting_pong.store(true, Ordering::Relaxed);
+            // A full queue fails the send; the pong will not come and the timeout closes it.
+            let _ = self.push_locked(&mut st, [Out::Text(PING)]);
+            return Tick::Wait(now + self.core.ping_timeout());
+        }
+        Tick::Wait(st.next_ping)
+    }
+
+    /// A `noop` for a GET waiting during an upgrade, so the client can pause polling.
+    pub(crate) fn release_get(&self) {
+        let mut st = self.lock();
+        if st.get_pending && st.queue.is_empty() {
+            st.queue.push_back(Data::Text(NOOP));
+            self.get_wake.notify_one();
+        }
+    }
+
+    /// Moves the session onto the WebSocket: what was queued for polling goes first.
+    pub(crate) fn complete_upgrade(&self, tx: iolite_ws::Sender) -> bool {
+        let mut st = self.lock();
+        st.upgrading = false;
+        if st.phase != Phase::Open {
+            return false;
+        }
+        for d in st.queue.drain(..) {
+            let _ = match d {
+                Data::Text(t) => tx.send(Message::Text(t)),
+                Data::Binary(b) => tx.send(Message::Binary(b)),
+            };
+        }
+        st.queued_bytes = 0;
+        st.conn = Conn::WebSocket(tx);
+        drop(st);
+        self.get_wake.notify_one();
+        self.driver_wake.notify_one();
+        true
+    }
+
+}
+
+/// Takes everything queued for a polling GET, as a payload. `None` if nothing is
+/// queued.
+pub(crate) fn take_payload(st: &mut State) -> Option<Vec<u8>> {
+    if st.queue.is_empty() {
+        return None;
+    }
+    let mut enc = PayloadEncoder::new();
+    for d in st.queue.drain(..) {
+        match d {
+            Data::Text(t) => enc.push_ws_text(t.as_str()),
+            Data::Binary(b) => enc.push_binary(&b),
+        }
+    }
+    st.queued_bytes = 0;
+    Some(enc.finish())
+}
+
+/// The body of a GET answered with nothing to send.
+pub(crate) fn noop() -> Vec<u8> {
+    b"6".to_vec()
+}
+
+fn ws_error<T>(e: iolite_ws::SendError<T>) -> SendError {
+    match e {
+        iolite_ws::SendError::Closed(_) => SendError::Closed,
+        iolite_ws::SendError::QueueFull(_) => SendError::QueueFull,
+    }
+}
