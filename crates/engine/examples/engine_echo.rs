@@ -28,12 +28,19 @@ impl Handler for Echo {
 }
 
 fn env_ms(name: &str) -> Option<Duration> {
-    std::env::var(name).ok()?.parse().ok().map(Duration::from_millis)
+    std::env::var(name)
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     let mut config = EngineConfig::default();
     if let Some(d) = env_ms("PING_INTERVAL") {
         config.ping_interval = d;
@@ -41,7 +48,10 @@ async fn main() -> std::io::Result<()> {
     if let Some(d) = env_ms("PING_TIMEOUT") {
         config.ping_timeout = d;
     }
-    if let Some(n) = std::env::var("MAX_PAYLOAD").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("MAX_PAYLOAD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         config.max_payload = n;
     }
     let engine = Engine::new(config, Echo);

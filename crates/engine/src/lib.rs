@@ -59,7 +59,7 @@ pub use payload::{
 };
 pub use query::{ProtocolVersion, Query, Transport};
 pub use server::{
-    AllowFuture, AllowOrigin, AllowRequest, Body, CloseReason, Cookie, Cors, Engine, EngineConfig,
-    Handler, SendError, SharedMessage, Socket,
+    AllowFuture, AllowOrigin, AllowRequest, Body, BoxError, CloseReason, Cookie, Cors, Engine,
+    EngineConfig, Handler, SendError, SharedMessage, Socket,
 };
 pub use sid::{InvalidSid, RandomError, Sid, SID_LEN};

@@ -123,18 +123,18 @@ impl Cors {
     }
 
     fn common(&self, request: &HeaderMap, response: &mut HeaderMap) {
-        if self.origin != AllowOrigin::Any {
-            response.append(header::VARY, HeaderValue::from_static("Origin"));
+        // As the `cors` middleware: the credentials header does not depend on the origin.
+        if let Some(origin) = self.allow_origin(request) {
+            response.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         }
-        let Some(origin) = self.allow_origin(request) else {
-            return;
-        };
-        response.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         if self.credentials {
             response.insert(
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
                 HeaderValue::from_static("true"),
             );
+        }
+        if self.origin != AllowOrigin::Any {
+            response.append(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
 }
@@ -154,7 +154,10 @@ mod tests {
         let cors = Cors::origins(["https://a.example"]);
         let mut out = HeaderMap::new();
         cors.apply(&req("https://a.example"), &mut out);
-        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://a.example");
+        assert_eq!(
+            out[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://a.example"
+        );
         let mut out = HeaderMap::new();
         cors.apply(&req("https://evil.example"), &mut out);
         assert!(out.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());

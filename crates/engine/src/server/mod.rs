@@ -244,7 +244,11 @@ impl<H: Handler> Engine<H> {
         }
         if let Some(origin) = req.headers().get(header::ORIGIN) {
             // Node refuses header values with characters outside latin-1 text.
-            if origin.as_bytes().iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+            if origin
+                .as_bytes()
+                .iter()
+                .any(|&b| b < 0x20 && b != b'\t' || b == 0x7f)
+            {
                 return Err(fail(RequestError::BadRequest, &req));
             }
         }
@@ -292,9 +296,7 @@ impl<H: Handler> Engine<H> {
             }
         }
         let req = Request::from_parts(parts, body);
-        query
-            .check_protocol()
-            .map_err(|e| fail(e, &req))?;
+        query.check_protocol().map_err(|e| fail(e, &req))?;
         let sid = Sid::generate().map_err(|e| fail(e.into(), &req))?;
         if is_upgrade {
             return Ok(websocket::handshake(&self.inner, sid, req));

@@ -94,12 +94,12 @@ pub(crate) async fn get<H: Handler>(
             return status(StatusCode::BAD_REQUEST);
         }
         if let Some(body) = take_payload(&mut st) {
-            let closing = matches!(st.phase, Phase::Closing(_));
-            drop(st);
-            if closing {
-                socket.finish();
-            }
             return payload_response(body);
+        }
+        if let Phase::Closing(_) = st.phase {
+            drop(st);
+            socket.finish();
+            return payload_response(b"1".to_vec());
         }
         if st.upgrading || st.phase != Phase::Open {
             return payload_response(noop());
@@ -113,18 +113,18 @@ pub(crate) async fn get<H: Handler>(
     loop {
         socket.get_wake.notified().await;
         let mut st = socket.lock();
-        let body = match take_payload(&mut st) {
-            Some(body) => body,
-            None if matches!(st.conn, Conn::WebSocket(_)) || st.phase != Phase::Open => {
-                noop()
-            }
-            None => continue,
+        let (body, finish) = match take_payload(&mut st) {
+            Some(body) => (body, false),
+            None => match st.phase {
+                Phase::Closing(_) => (b"1".to_vec(), true),
+                Phase::Open if !matches!(st.conn, Conn::WebSocket(_)) => continue,
+                _ => (noop(), false),
+            },
         };
         st.get_pending = false;
         pending.armed = false;
-        let closing = matches!(st.phase, Phase::Closing(_));
         drop(st);
-        if closing {
+        if finish {
             socket.finish();
         }
         return payload_response(body);
@@ -189,7 +189,9 @@ where
         Ok(b) => b.to_bytes(),
         Err(e) => {
             pending.armed = false;
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 return status(StatusCode::PAYLOAD_TOO_LARGE);
             }
             // The client went away mid-body.
@@ -201,22 +203,23 @@ where
     let limits = PayloadLimits::default()
         .max_payload_bytes(max)
         .max_packets(inner.config.max_packets_per_post);
-    let packets = match decode_payload(body, &limits) {
-        Ok(p) => p,
-        Err(e) => {
-            if e.is_parse_error() {
-                socket.shutdown(CloseReason::ParseError, false);
+    // A malformed payload still gets `200 ok`, as from Node: the packets before the bad
+    // one are handled, then the session closes with `parse error`.
+    match decode_payload(body, &limits) {
+        Ok(packets) => {
+            for p in packets {
+                match p {
+                    Ok(p) => socket.on_packet(p),
+                    Err(_) => {
+                        socket.shutdown(CloseReason::ParseError, false);
+                        break;
+                    }
+                }
             }
-            return status(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST));
         }
-    };
-    for p in packets {
-        match p {
-            Ok(p) => socket.on_packet(p),
-            Err(_) => {
-                socket.shutdown(CloseReason::ParseError, false);
-                return status(StatusCode::BAD_REQUEST);
-            }
+        Err(e) if e.is_parse_error() => socket.shutdown(CloseReason::ParseError, false),
+        Err(e) => {
+            return status(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST));
         }
     }
     drop(pending);

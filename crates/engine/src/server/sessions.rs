@@ -51,7 +51,12 @@ impl<D> Sessions<D> {
     pub(crate) fn all(&self) -> Vec<Arc<Socket<D>>> {
         let mut v = Vec::new();
         for s in self.shards.iter() {
-            v.extend(s.lock().unwrap_or_else(|e| e.into_inner()).values().cloned());
+            v.extend(
+                s.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                    .cloned(),
+            );
         }
         v
     }

@@ -219,6 +219,18 @@ impl<D: Send + Sync + 'static> Socket<D> {
         }
     }
 
+    /// Whether a message sent now goes out at once: a polling GET is waiting, or the
+    /// WebSocket has nothing queued (Node's `transport.writable`, which volatile emits
+    /// check).
+    pub fn is_writable(&self) -> bool {
+        let st = self.lock();
+        st.phase == Phase::Open
+            && match &st.conn {
+                Conn::Polling => st.get_pending && st.queue.is_empty(),
+                Conn::WebSocket(tx) => tx.buffered_bytes() == 0,
+            }
+    }
+
     /// Whether the session is open (sends can succeed).
     pub fn is_open(&self) -> bool {
         self.lock().phase == Phase::Open
@@ -347,12 +359,19 @@ impl<D: Send + Sync + 'static> Socket<D> {
                     st.queue.clear();
                     st.queued_bytes = 0;
                 }
-                st.queue.push_back(Data::Text(CLOSE));
-                st.phase = if graceful && !st.get_pending {
-                    Phase::Closing(Instant::now() + self.core.close_timeout())
+                if !graceful || st.queue.is_empty() && st.get_pending {
+                    // A failed session is gone at once (a later request gets "Session ID
+                    // unknown"); a waiting GET still carries the `close` packet.
+                    if st.get_pending {
+                        st.queue.push_back(Data::Text(CLOSE));
+                    }
+                    st.phase = Phase::Closed;
                 } else {
-                    Phase::Closed
-                };
+                    // As Node: what is queued goes out first, and the `close` packet in a
+                    // later GET, so the client handles those packets before the close
+                    // (it dispatches Socket.IO packets a tick after reading them).
+                    st.phase = Phase::Closing(Instant::now() + self.core.close_timeout());
+                }
             }
         }
         let closed = st.phase == Phase::Closed;
@@ -482,7 +501,6 @@ impl<D: Send + Sync + 'static> Socket<D> {
         self.driver_wake.notify_one();
         true
     }
-
 }
 
 /// Takes everything queued for a polling GET, as a payload. `None` if nothing is

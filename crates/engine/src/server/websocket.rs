@@ -50,7 +50,11 @@ pub(crate) fn handshake<H: Handler, B>(
             core,
             H::Data::default(),
         ));
-        let _ = tx.send(Message::text(open_packet(&inner2, sid, Transport::WebSocket)));
+        let _ = tx.send(Message::text(open_packet(
+            &inner2,
+            sid,
+            Transport::WebSocket,
+        )));
         inner2.sessions.insert(sid, socket.clone());
         inner2.handler.on_open(&socket);
         drive(socket, rx).await;
@@ -167,4 +171,3 @@ where
         }
     }
 }
-

@@ -43,6 +43,7 @@ mod error;
 mod js;
 mod json;
 mod limits;
+pub mod msgpack;
 mod namespace;
 mod packet;
 mod payload;

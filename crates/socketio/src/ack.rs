@@ -1,0 +1,165 @@
+//! Acknowledgements both ways: answering a client's ack, waiting for clients' acks.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::EmitError;
+use crate::socket::SocketRef;
+
+/// One client's answer to an ack request: its arguments (binary as placeholders) and
+/// attachments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AckResponse {
+    /// The arguments of the client's ack callback.
+    pub args: Vec<Value>,
+    /// Binary attachments referenced by placeholders in `args`.
+    pub attachments: Vec<Bytes>,
+}
+
+impl AckResponse {
+    /// The first argument (what Node hands a broadcast ack), `null` when there is none.
+    pub fn first(&self) -> Value {
+        self.args.first().cloned().unwrap_or(Value::Null)
+    }
+
+    /// The arguments deserialized: from the single argument, or the array of all.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        match self.args.as_slice() {
+            [one] => T::deserialize(one),
+            _ => T::deserialize(&Value::Array(self.args.clone())),
+        }
+    }
+}
+
+/// Why an ack did not come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    /// The timeout passed (Node's `"operation has timed out"`).
+    #[error("operation has timed out")]
+    Timeout,
+    /// The socket disconnected before answering.
+    #[error("socket disconnected")]
+    Disconnected,
+}
+
+pub(crate) enum AckSlot {
+    One(oneshot::Sender<AckResponse>),
+    Many(mpsc::UnboundedSender<AckResponse>),
+}
+
+impl AckSlot {
+    pub(crate) fn deliver(self, r: AckResponse) {
+        match self {
+            Self::One(tx) => {
+                let _ = tx.send(r);
+            }
+            Self::Many(tx) => {
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
+/// Waits for one client's ack.
+#[must_use = "an ack is only received when awaited"]
+pub struct AckFuture {
+    pub(crate) rx: oneshot::Receiver<AckResponse>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl AckFuture {
+    /// The ack, or why it did not come.
+    pub async fn wait(self) -> Result<AckResponse, AckError> {
+        let rx = async { self.rx.await.map_err(|_| AckError::Disconnected) };
+        match self.timeout {
+            Some(t) => tokio::time::timeout(t, rx)
+                .await
+                .unwrap_or(Err(AckError::Timeout)),
+            None => rx.await,
+        }
+    }
+}
+
+impl std::future::IntoFuture for AckFuture {
+    type Output = Result<AckResponse, AckError>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.wait())
+    }
+}
+
+/// Collects the acks of a broadcast, as Node's `io.timeout(t).emit(..., (err, responses))`.
+#[must_use = "acks are only collected when awaited"]
+pub struct AckStream {
+    pub(crate) rx: mpsc::UnboundedReceiver<AckResponse>,
+    pub(crate) expected: usize,
+    pub(crate) timeout: Duration,
+}
+
+impl AckStream {
+    /// How many clients were asked.
+    pub fn expected(&self) -> usize {
+        self.expected
+    }
+
+    /// Every client's response (its first argument), or on timeout the error with the
+    /// responses that did arrive. Clients that disconnect count as not answering.
+    pub async fn collect(mut self) -> Result<Vec<AckResponse>, (AckError, Vec<AckResponse>)> {
+        let mut out = Vec::with_capacity(self.expected);
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        while out.len() < self.expected {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(r)) => out.push(r),
+                Ok(None) | Err(_) => return Err((AckError::Timeout, out)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Answers a client's ack request; given to handlers as an extractor. Sending twice, or
+/// when the client asked for no ack, does nothing (as Node's guarded callback).
+pub struct AckSender {
+    socket: SocketRef,
+    id: Option<u64>,
+    attachments: Vec<Bytes>,
+}
+
+impl AckSender {
+    pub(crate) fn new(socket: SocketRef, id: Option<u64>) -> Self {
+        Self {
+            socket,
+            id,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Whether the client asked for an ack.
+    pub fn is_requested(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// Binary attachments referenced by placeholders in the data.
+    pub fn bin(mut self, attachments: Vec<Bytes>) -> Self {
+        self.attachments = attachments;
+        self
+    }
+
+    /// Acks with one argument.
+    pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+        let v = serde_json::to_value(data)?;
+        self.send_args(vec![v])
+    }
+
+    /// Acks with these arguments (zero or more).
+    pub fn send_args(self, args: Vec<Value>) -> Result<(), EmitError> {
+        let Some(id) = self.id else {
+            return Ok(());
+        };
+        self.socket.send_ack(id, args, self.attachments)
+    }
+}

@@ -1,0 +1,290 @@
+//! One Engine.IO connection as Socket.IO sees it: it decodes packets, routes them to the
+//! namespaces the client joined, and runs the CONNECT handshake of each.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use iolite_engine::{CloseReason, Data, Handler};
+use serde_json::{json, Map, Value};
+
+use crate::config::ParserKind;
+use crate::error::DisconnectReason;
+use crate::handler::run;
+use crate::io::IoInner;
+use crate::ns::NsInner;
+use crate::outgoing::encode;
+use crate::parser::{msgpack, Decoder, Packet, PacketType};
+use crate::room::Room;
+use crate::socket::{Socket, SocketRef};
+
+/// An Engine.IO session carrying Socket.IO.
+pub(crate) type Conn = iolite_engine::Socket<ClientState>;
+
+/// What Socket.IO keeps per Engine.IO session.
+#[derive(Default)]
+pub struct ClientState {
+    decoder: Mutex<Option<Decoder>>,
+    sockets: Mutex<Vec<(String, SocketRef)>>,
+    connecting: Mutex<Vec<String>>,
+    timer: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) struct IoHandler {
+    pub(crate) io: Weak<IoInner>,
+}
+
+impl Handler for IoHandler {
+    type Data = ClientState;
+
+    fn on_open(&self, conn: &Arc<Conn>) {
+        let Some(io) = self.io.upgrade() else { return };
+        *lock(&conn.data().decoder) = Some(Decoder::new(io.config.parser_limits.clone()));
+        let c = conn.clone();
+        let timeout = io.config.connect_timeout;
+        let t = tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if lock(&c.data().sockets).is_empty() {
+                c.close();
+            }
+        });
+        *lock(&conn.data().timer) = Some(t.abort_handle());
+    }
+
+    fn on_message(&self, conn: &Arc<Conn>, data: Data) {
+        let Some(io) = self.io.upgrade() else { return };
+        let decoded = match io.config.parser {
+            ParserKind::Json => {
+                let mut d = lock(&conn.data().decoder);
+                let Some(d) = d.as_mut() else { return };
+                match data {
+                    Data::Text(t) => d.decode_text(&t).map_err(|e| e.to_string()),
+                    Data::Binary(b) => d.decode_binary(b).map_err(|e| e.to_string()),
+                }
+            }
+            ParserKind::Msgpack => match data {
+                Data::Binary(b) => msgpack::decode(&b, &io.config.parser_limits)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                Data::Text(_) => Err("text message with the msgpack parser".into()),
+            },
+        };
+        match decoded {
+            Ok(Some(packet)) => route(&io, conn, packet),
+            Ok(None) => {}
+            Err(e) => {
+                // Node: a packet that does not decode closes the connection.
+                tracing::debug!(error = e, "invalid packet, closing the connection");
+                conn.close();
+            }
+        }
+    }
+
+    fn on_close(&self, conn: &Arc<Conn>, reason: CloseReason) {
+        if let Some(t) = lock(&conn.data().timer).take() {
+            t.abort();
+        }
+        let sockets: Vec<_> = std::mem::take(&mut *lock(&conn.data().sockets));
+        for (_, s) in sockets {
+            s.close(DisconnectReason::from(reason));
+        }
+    }
+}
+
+fn find(conn: &Conn, nsp: &str) -> Option<SocketRef> {
+    lock(&conn.data().sockets)
+        .iter()
+        .find(|(n, _)| n == nsp)
+        .map(|(_, s)| s.clone())
+}
+
+pub(crate) fn remove_socket(conn: &Conn, nsp: &str) {
+    lock(&conn.data().sockets).retain(|(n, _)| n != nsp);
+}
+
+/// Node's `socket.disconnect(true)`: every namespace of the client, then the connection.
+pub(crate) fn disconnect_client(conn: &Arc<Conn>) {
+    let sockets: Vec<_> = lock(&conn.data().sockets)
+        .iter()
+        .map(|(_, s)| s.clone())
+        .collect();
+    for s in sockets {
+        s.disconnect();
+    }
+    conn.close();
+}
+
+fn route(io: &Arc<IoInner>, conn: &Arc<Conn>, packet: Packet) {
+    let name = packet
+        .nsp
+        .as_str()
+        .split('?')
+        .next()
+        .unwrap_or("/")
+        .to_owned();
+    match (find(conn, &name), packet.kind) {
+        (None, PacketType::Connect) => {
+            if lock(&conn.data().connecting).contains(&name) {
+                conn.close();
+                return;
+            }
+            connect(io, conn, name, packet);
+        }
+        (Some(s), k) if k != PacketType::Connect && k != PacketType::ConnectError => {
+            s.on_packet(packet)
+        }
+        _ => {
+            tracing::debug!(
+                nsp = name,
+                "packet in an invalid state, closing the connection"
+            );
+            conn.close();
+        }
+    }
+}
+
+fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
+    let auth = match packet.data {
+        Value::Object(m) => Value::Object(m),
+        _ => Value::Object(Map::new()),
+    };
+    let parser = io.config.parser;
+    let Some(ns) = io.namespace_for(&name) else {
+        let err =
+            Packet::connect_error(packet.nsp.clone(), json!({"message": "Invalid namespace"}));
+        let _ = encode(parser, &err).send(conn);
+        return;
+    };
+    lock(&conn.data().connecting).push(name.clone());
+    let conn = conn.clone();
+    let skip = io
+        .config
+        .recovery
+        .as_ref()
+        .is_some_and(|r| r.skip_middlewares);
+    run(Box::pin(async move {
+        let done = |conn: &Conn| lock(&conn.data().connecting).retain(|n| n != &name);
+        let pid = auth.get("pid").and_then(Value::as_str).map(str::to_owned);
+        let offset = auth
+            .get("offset")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let Ok(fresh) = Socket::new(ns.clone(), conn.clone(), auth.clone(), None) else {
+            done(&conn);
+            conn.close();
+            return;
+        };
+        let fresh = Arc::new(fresh);
+        let recoverable = ns.recovery.is_some() && pid.is_some() && offset.is_some();
+        let mut middlewares_passed = false;
+        if !(recoverable && skip) {
+            // Middlewares see the socket before it is connected (`socket.connected` is
+            // false there, as in Node); a refusal sends CONNECT_ERROR and drops it.
+            if !run_middlewares(&ns, &conn, &fresh).await {
+                done(&conn);
+                return;
+            }
+            middlewares_passed = true;
+        }
+        if !conn.is_open() {
+            done(&conn);
+            return;
+        }
+        let recovered = match (pid, offset) {
+            (Some(pid), Some(offset)) => ns
+                .restore_session(&pid, &offset, |r| {
+                    let socket = Socket::new(
+                        ns.clone(),
+                        conn.clone(),
+                        auth.clone(),
+                        Some((r.sid, r.pid, r.data)),
+                    )
+                    .ok()?;
+                    let socket = Arc::new(socket);
+                    register(&ns, &conn, &socket, &name, r.rooms);
+                    // As Node: the CONNECT reply, then the missed packets, before any new
+                    // broadcast (the store is locked until this returns).
+                    send_connect(&socket);
+                    for p in &r.missed {
+                        let _ = socket.send_packet(p);
+                    }
+                    Some(socket)
+                })
+                .flatten(),
+            _ => None,
+        };
+        let socket = match recovered {
+            Some(s) => s,
+            None => {
+                if !middlewares_passed && !run_middlewares(&ns, &conn, &fresh).await {
+                    done(&conn);
+                    return;
+                }
+                if !conn.is_open() {
+                    done(&conn);
+                    return;
+                }
+                register(&ns, &conn, &fresh, &name, Vec::new());
+                send_connect(&fresh);
+                fresh
+            }
+        };
+        done(&conn);
+        if let Some(t) = lock(&conn.data().timer).take() {
+            t.abort();
+        }
+        let handler = ns.connect.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(h) = handler {
+            match h.call(socket.clone(), &auth) {
+                Ok(f) => f.await,
+                Err(e) => tracing::debug!(error = %e, "connect handler not called"),
+            }
+        }
+    }));
+}
+
+async fn run_middlewares(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef) -> bool {
+    let mws = ns
+        .middlewares
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for mw in mws {
+        if let Err(e) = mw(socket.clone()).await {
+            if conn.is_open() {
+                let mut data = Map::new();
+                data.insert("message".into(), Value::String(e.message.clone()));
+                if let Some(d) = e.data {
+                    data.insert("data".into(), d);
+                }
+                let _ =
+                    socket.send_packet(&Packet::connect_error(ns.nsp.clone(), Value::Object(data)));
+            }
+            return false;
+        }
+    }
+    true
+}
+
+fn register(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef, name: &str, rooms: Vec<Room>) {
+    socket
+        .connected
+        .store(true, std::sync::atomic::Ordering::Release);
+    ns.add_socket(socket.clone());
+    ns.rooms.join(socket.id, Room::from(socket.id.as_str()));
+    for r in rooms {
+        ns.rooms.join(socket.id, r);
+    }
+    lock(&conn.data().sockets).push((name.to_owned(), socket.clone()));
+}
+
+fn send_connect(socket: &SocketRef) {
+    let mut data = Map::new();
+    data.insert("sid".into(), Value::String(socket.id.as_str().to_owned()));
+    if let Some(pid) = socket.pid {
+        data.insert("pid".into(), Value::String(pid.as_str().to_owned()));
+    }
+    let _ = socket.send_packet(&Packet::connect(socket.ns.nsp.clone(), Value::Object(data)));
+}

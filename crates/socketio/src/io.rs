@@ -1,0 +1,327 @@
+//! The server: namespaces, configuration, shared state.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use iolite_engine::{AllowFuture, Cors, Engine};
+
+use crate::client::IoHandler;
+use crate::config::{Config, ParserKind, Recovery};
+use crate::error::{ConnectError, EmitError};
+use crate::handler::{ConnectBox, ConnectFn, ConnectHandler};
+use crate::ns::{Middleware, Namespace, NsInner};
+use crate::operators::BroadcastOperators;
+use crate::parser::Namespace as NspName;
+use crate::room::Room;
+use crate::socket::SocketRef;
+
+type Matcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+struct DynamicNs {
+    matcher: Matcher,
+    connect: ConnectFn,
+    middlewares: Arc<RwLock<Vec<Middleware>>>,
+}
+
+pub(crate) struct IoInner {
+    pub(crate) config: Config,
+    pub(crate) engine: Engine<IoHandler>,
+    pub(crate) state: Arc<http::Extensions>,
+    nsps: RwLock<HashMap<String, Arc<NsInner>>>,
+    dynamic: RwLock<Vec<DynamicNs>>,
+}
+
+impl IoInner {
+    /// The namespace a CONNECT names: a static one, or a child of a dynamic one created
+    /// on first use (Node's `parentNsps`).
+    pub(crate) fn namespace_for(self: &Arc<Self>, name: &str) -> Option<Arc<NsInner>> {
+        if let Some(ns) = self
+            .nsps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Some(ns.clone());
+        }
+        let dynamic = self.dynamic.read().unwrap_or_else(|e| e.into_inner());
+        let d = dynamic.iter().find(|d| (d.matcher)(name))?;
+        let nsp = NspName::new(name).ok()?;
+        let ns = Arc::new(NsInner::new(
+            nsp,
+            Arc::downgrade(self),
+            self.config.recovery.clone(),
+            self.config.parser,
+        ));
+        *ns.connect.write().unwrap_or_else(|e| e.into_inner()) = Some(d.connect.clone());
+        *ns.middlewares.write().unwrap_or_else(|e| e.into_inner()) = d
+            .middlewares
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut nsps = self.nsps.write().unwrap_or_else(|e| e.into_inner());
+        Some(nsps.entry(name.to_owned()).or_insert(ns).clone())
+    }
+}
+
+/// A Socket.IO server. Cheap to clone; mount it with [`SocketIo::layer`] (axum, tower,
+/// hyper) or run it alone with [`SocketIo::serve`].
+#[derive(Clone)]
+pub struct SocketIo(pub(crate) Arc<IoInner>);
+
+/// Builds a [`SocketIo`].
+#[derive(Default)]
+pub struct Builder {
+    config: Config,
+    state: http::Extensions,
+}
+
+impl Builder {
+    /// A builder with Node's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Engine.IO ping interval (default 25 s).
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.config.engine.ping_interval = d;
+        self
+    }
+
+    /// Engine.IO ping timeout (default 20 s).
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.config.engine.ping_timeout = d;
+        self
+    }
+
+    /// Largest message or POST body (Node's `maxHttpBufferSize`, default 1e6).
+    pub fn max_payload(mut self, n: usize) -> Self {
+        self.config.engine.max_payload = n;
+        self
+    }
+
+    /// Time a connection has to join a namespace (default 45 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+
+    /// Turns on connection state recovery.
+    pub fn recovery(mut self, r: Recovery) -> Self {
+        self.config.recovery = Some(r);
+        self
+    }
+
+    /// Chooses the parser.
+    pub fn parser(mut self, p: ParserKind) -> Self {
+        self.config.parser = p;
+        self
+    }
+
+    /// CORS for polling.
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.config.engine.cors = Some(cors);
+        self
+    }
+
+    /// The path to serve (default `/socket.io/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.config.path = path.into();
+        self
+    }
+
+    /// A hook that accepts or refuses every handshake (Node's `allowRequest`).
+    pub fn allow_request<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.config.engine.allow_request =
+            Some(Arc::new(move |p| -> AllowFuture { Box::pin(f(p)) }));
+        self
+    }
+
+    /// Registers shared state for the [`State`](crate::State) extractor.
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
+        self.state.insert(state);
+        self
+    }
+
+    /// Builds the server.
+    pub fn build(self) -> SocketIo {
+        let config = self.config;
+        let state = Arc::new(self.state);
+        SocketIo(Arc::new_cyclic(|weak| IoInner {
+            engine: Engine::new(config.engine.clone(), IoHandler { io: weak.clone() }),
+            config,
+            state,
+            nsps: RwLock::default(),
+            dynamic: RwLock::default(),
+        }))
+    }
+}
+
+impl Default for SocketIo {
+    fn default() -> Self {
+        Builder::new().build()
+    }
+}
+
+impl SocketIo {
+    /// A server with Node's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// Declares a namespace with the handler called for each connected socket
+    /// (Node's `io.of(path).on("connection", handler)`).
+    pub fn ns<H, A>(&self, path: &str, handler: H) -> Namespace
+    where
+        H: ConnectHandler<A>,
+        A: 'static,
+    {
+        let nsp = NspName::new(path).unwrap_or(NspName::ROOT);
+        let name = nsp.as_str().to_owned();
+        let connect: ConnectFn = Arc::new(ConnectBox(handler, PhantomData));
+        let mut nsps = self.0.nsps.write().unwrap_or_else(|e| e.into_inner());
+        let ns = nsps
+            .entry(name)
+            .or_insert_with(|| {
+                Arc::new(NsInner::new(
+                    nsp,
+                    Arc::downgrade(&self.0),
+                    self.0.config.recovery.clone(),
+                    self.0.config.parser,
+                ))
+            })
+            .clone();
+        *ns.connect.write().unwrap_or_else(|e| e.into_inner()) = Some(connect);
+        Namespace(ns)
+    }
+
+    /// Declares dynamic namespaces: any name `matches` accepts is created on first connect
+    /// with this handler (Node's `io.of(regex)` / `io.of(fn)`). Returns a handle for
+    /// middlewares that apply to every such namespace.
+    pub fn dyn_ns<M, H, A>(&self, matches: M, handler: H) -> DynNamespace
+    where
+        M: Fn(&str) -> bool + Send + Sync + 'static,
+        H: ConnectHandler<A>,
+        A: 'static,
+    {
+        let middlewares = Arc::new(RwLock::new(Vec::new()));
+        self.0
+            .dynamic
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(DynamicNs {
+                matcher: Arc::new(matches),
+                connect: Arc::new(ConnectBox(handler, PhantomData)),
+                middlewares: middlewares.clone(),
+            });
+        DynNamespace { middlewares }
+    }
+
+    /// A namespace by name, if declared (or already created from a dynamic one).
+    pub fn of(&self, path: &str) -> Option<Namespace> {
+        self.0
+            .nsps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .cloned()
+            .map(Namespace)
+    }
+
+    fn root(&self) -> Arc<NsInner> {
+        if let Some(ns) = self.of("/") {
+            return ns.0;
+        }
+        self.ns("/", || async {}).0
+    }
+
+    /// A broadcast on `/` to a room.
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperators {
+        BroadcastOperators::new(self.root()).to(room)
+    }
+
+    /// A broadcast on `/` to everyone but a room.
+    pub fn except(&self, room: impl Into<Room>) -> BroadcastOperators {
+        BroadcastOperators::new(self.root()).except(room)
+    }
+
+    /// A broadcast on `/` to everyone.
+    pub fn broadcast(&self) -> BroadcastOperators {
+        BroadcastOperators::new(self.root())
+    }
+
+    /// Emits on `/` to everyone.
+    pub fn emit<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.broadcast().emit(event, data)
+    }
+
+    /// Sockets of `/` on this node.
+    pub fn sockets(&self) -> Vec<SocketRef> {
+        Namespace(self.root()).sockets()
+    }
+
+    /// Number of Engine.IO connections.
+    pub fn connections(&self) -> usize {
+        self.0.engine.len()
+    }
+
+    /// Closes every connection (reason `server shutting down`).
+    pub fn close(&self) {
+        self.0.engine.close_all();
+    }
+
+    /// Serves one HTTP request addressed to Socket.IO (whatever the path).
+    pub async fn handle<B>(&self, req: http::Request<B>) -> http::Response<iolite_engine::Body>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<iolite_engine::BoxError>,
+    {
+        self.0.engine.handle(req).await
+    }
+}
+
+/// Dynamic namespaces, for middlewares that apply to each of them.
+pub struct DynNamespace {
+    middlewares: Arc<RwLock<Vec<Middleware>>>,
+}
+
+impl DynNamespace {
+    /// Adds a connect middleware to every namespace this matches.
+    pub fn use_middleware<F, Fut>(&self, f: F) -> &Self
+    where
+        F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        let mw: Middleware = Arc::new(move |s| Box::pin(f(s)));
+        self.middlewares
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(mw);
+        self
+    }
+}

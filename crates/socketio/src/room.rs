@@ -1,0 +1,146 @@
+//! The room index of a namespace: room -> sockets and socket -> rooms, sharded so that
+//! joins and broadcasts in unrelated rooms do not contend.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Arc, RwLock};
+
+use iolite_engine::Sid;
+
+/// A room name.
+pub type Room = Arc<str>;
+
+const SHARDS: usize = 32;
+
+type RoomShard = RwLock<HashMap<Room, HashSet<Sid>>>;
+type SocketShard = RwLock<HashMap<Sid, HashSet<Room>>>;
+
+/// Which sockets a broadcast or a query reaches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    /// Sockets in any of these rooms; all sockets when empty.
+    pub rooms: Vec<Room>,
+    /// Minus the sockets in any of these rooms.
+    pub except: Vec<Room>,
+}
+
+pub(crate) struct RoomIndex {
+    hasher: std::collections::hash_map::RandomState,
+    rooms: Box<[RoomShard]>,
+    sockets: Box<[SocketShard]>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl RoomIndex {
+    pub(crate) fn new() -> Self {
+        Self {
+            hasher: Default::default(),
+            rooms: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            sockets: (0..SHARDS).map(|_| RwLock::default()).collect(),
+        }
+    }
+
+    fn shard<K: Hash + ?Sized>(&self, k: &K) -> usize {
+        (self.hasher.hash_one(k) as usize) % SHARDS
+    }
+
+    pub(crate) fn join(&self, sid: Sid, room: Room) {
+        let new = write(&self.sockets[self.shard(&sid)])
+            .entry(sid)
+            .or_default()
+            .insert(room.clone());
+        if new {
+            write(&self.rooms[self.shard(&*room)])
+                .entry(room)
+                .or_default()
+                .insert(sid);
+        }
+    }
+
+    pub(crate) fn leave(&self, sid: Sid, room: &str) {
+        let removed = write(&self.sockets[self.shard(&sid)])
+            .get_mut(&sid)
+            .is_some_and(|r| r.remove(room));
+        if removed {
+            let mut shard = write(&self.rooms[self.shard(room)]);
+            if let Some(set) = shard.get_mut(room) {
+                set.remove(&sid);
+                if set.is_empty() {
+                    shard.remove(room);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn leave_all(&self, sid: Sid) {
+        let rooms = write(&self.sockets[self.shard(&sid)]).remove(&sid);
+        for room in rooms.into_iter().flatten() {
+            let mut shard = write(&self.rooms[self.shard(&*room)]);
+            if let Some(set) = shard.get_mut(&room) {
+                set.remove(&sid);
+                if set.is_empty() {
+                    shard.remove(&room);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn rooms_of(&self, sid: Sid) -> Vec<Room> {
+        read(&self.sockets[self.shard(&sid)])
+            .get(&sid)
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn all_rooms(&self) -> Vec<Room> {
+        self.rooms
+            .iter()
+            .flat_map(|s| read(s).keys().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn in_rooms(&self, rooms: &[Room], out: &mut HashSet<Sid>) {
+        for room in rooms {
+            if let Some(set) = read(&self.rooms[self.shard(&**room)]).get(room) {
+                out.extend(set.iter().copied());
+            }
+        }
+    }
+
+    /// The sockets a target reaches.
+    pub(crate) fn select(&self, target: &Target) -> Vec<Sid> {
+        if target.rooms.len() == 1 && target.except.is_empty() {
+            // The common case (one room) without building a set.
+            return read(&self.rooms[self.shard(&*target.rooms[0])])
+                .get(&target.rooms[0])
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+        }
+        let mut set = HashSet::new();
+        if target.rooms.is_empty() {
+            for s in self.sockets.iter() {
+                set.extend(read(s).keys().copied());
+            }
+        } else {
+            self.in_rooms(&target.rooms, &mut set);
+        }
+        if !target.except.is_empty() {
+            let mut ex = HashSet::new();
+            self.in_rooms(&target.except, &mut ex);
+            set.retain(|s| !ex.contains(s));
+        }
+        set.into_iter().collect()
+    }
+
+    /// Whether a socket in `rooms` is reached by `target` (for replaying missed packets).
+    pub(crate) fn matches(rooms: &[Room], target: &Target) -> bool {
+        let in_any = |list: &[Room]| list.iter().any(|r| rooms.contains(r));
+        (target.rooms.is_empty() || in_any(&target.rooms)) && !in_any(&target.except)
+    }
+}

@@ -1,0 +1,585 @@
+//! A socket: one client connected to one namespace.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use iolite_engine::{Sid, Transport};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::ack::{AckFuture, AckResponse, AckSlot};
+use crate::client::Conn;
+use crate::error::{DisconnectReason, EmitError};
+use crate::handler::{run, BoxFuture, EventBox, EventContext, EventFn, EventHandler};
+use crate::ns::NsInner;
+use crate::operators::BroadcastOperators;
+use crate::outgoing::encode;
+use crate::parser::{Packet, PacketType, RESERVED_EVENTS};
+use crate::room::Room;
+
+/// A shared reference to a socket, what handlers receive.
+pub type SocketRef = Arc<Socket>;
+
+/// What the client sent when it connected (Node's `socket.handshake`).
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    /// The `auth` payload of the CONNECT packet (`{}` when there was none).
+    pub auth: Value,
+    /// Headers of the request that opened the Engine.IO session.
+    pub headers: http::HeaderMap,
+    /// Its URL (path and query).
+    pub url: String,
+    /// When the socket connected.
+    pub issued: SystemTime,
+    /// The peer address, when the server put it in the request extensions.
+    pub address: Option<std::net::SocketAddr>,
+}
+
+impl Handshake {
+    /// A query parameter of the handshake URL (decoded).
+    pub fn query(&self, name: &str) -> Option<String> {
+        let q = self.url.split_once('?')?.1;
+        q.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == name).then(|| percent_decode(v))
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+type DisconnectFn = Box<dyn FnOnce(SocketRef, DisconnectReason) -> BoxFuture + Send>;
+type OutgoingFn = Arc<dyn Fn(&str, &[Value]) + Send + Sync>;
+type PacketMiddleware = Arc<dyn Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync>;
+
+/// One client in one namespace (Node's server-side `Socket`).
+pub struct Socket {
+    pub(crate) id: Sid,
+    pub(crate) pid: Option<Sid>,
+    pub(crate) ns: Arc<NsInner>,
+    pub(crate) conn: Arc<Conn>,
+    handshake: Handshake,
+    recovered: bool,
+    pub(crate) connected: AtomicBool,
+    handlers: RwLock<HashMap<String, EventFn>>,
+    any: RwLock<Vec<EventFn>>,
+    any_outgoing: RwLock<Vec<OutgoingFn>>,
+    packet_middlewares: RwLock<Vec<PacketMiddleware>>,
+    disconnect: Mutex<Vec<DisconnectFn>>,
+    pub(crate) acks: Mutex<HashMap<u64, AckSlot>>,
+    data: Mutex<Value>,
+    extensions: Mutex<http::Extensions>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("nsp", &self.ns.name)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Socket {
+    pub(crate) fn new(
+        ns: Arc<NsInner>,
+        conn: Arc<Conn>,
+        auth: Value,
+        restored: Option<(Sid, Sid, Value)>,
+    ) -> Result<Self, iolite_engine::RandomError> {
+        let req = conn.request();
+        let handshake = Handshake {
+            auth,
+            headers: req.headers.clone(),
+            url: req.uri.to_string(),
+            issued: SystemTime::now(),
+            address: req.extensions.get::<std::net::SocketAddr>().copied(),
+        };
+        let recovery = ns.recovery.is_some();
+        let (id, pid, data, recovered) = match restored {
+            Some((id, pid, data)) => (id, Some(pid), data, true),
+            None => (
+                Sid::generate()?,
+                if recovery {
+                    Some(Sid::generate()?)
+                } else {
+                    None
+                },
+                Value::Object(Default::default()),
+                false,
+            ),
+        };
+        Ok(Self {
+            id,
+            pid,
+            ns,
+            conn,
+            handshake,
+            recovered,
+            connected: AtomicBool::new(false),
+            handlers: RwLock::default(),
+            any: RwLock::default(),
+            any_outgoing: RwLock::default(),
+            packet_middlewares: RwLock::default(),
+            disconnect: Mutex::default(),
+            acks: Mutex::default(),
+            data: Mutex::new(data),
+            extensions: Mutex::default(),
+        })
+    }
+
+    /// The socket id (not the Engine.IO session id, which stays private as in Node).
+    pub fn id(&self) -> Sid {
+        self.id
+    }
+
+    /// The namespace name.
+    pub fn ns(&self) -> &str {
+        &self.ns.name
+    }
+
+    /// What the client sent when connecting.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// Whether this connection recovered an earlier session (connection state recovery).
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    /// Whether the socket is connected.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// The transport the client is on now.
+    pub fn transport(&self) -> Transport {
+        self.conn.transport()
+    }
+
+    pub(crate) fn io_state(&self) -> Arc<http::Extensions> {
+        self.ns.state()
+    }
+
+    /// Registers the handler for an event (replacing an earlier one).
+    pub fn on<H, A>(&self, event: impl Into<String>, handler: H)
+    where
+        H: EventHandler<A>,
+        A: 'static,
+    {
+        let h: EventFn = Arc::new(EventBox(handler, PhantomData));
+        self.handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(event.into(), h);
+    }
+
+    /// Registers a handler called for every incoming event before its own handler (Node's
+    /// `socket.onAny`); extract the name with [`Event`](crate::Event).
+    pub fn on_any<H, A>(&self, handler: H)
+    where
+        H: EventHandler<A>,
+        A: 'static,
+    {
+        let h: EventFn = Arc::new(EventBox(handler, PhantomData));
+        self.any.write().unwrap_or_else(|e| e.into_inner()).push(h);
+    }
+
+    /// Registers a listener for every event this socket emits (Node's `onAnyOutgoing`).
+    pub fn on_any_outgoing(&self, f: impl Fn(&str, &[Value]) + Send + Sync + 'static) {
+        self.any_outgoing
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(f));
+    }
+
+    /// Registers a per-packet middleware (Node's `socket.use`): it sees each incoming event
+    /// before the handlers; an `Err` drops the event.
+    pub fn use_packet(
+        &self,
+        f: impl Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.packet_middlewares
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(f));
+    }
+
+    /// Registers a handler for the disconnection, with its reason.
+    pub fn on_disconnect<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(SocketRef, DisconnectReason) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.disconnect).push(Box::new(move |s, r| Box::pin(f(s, r))));
+    }
+
+    /// Emits an event with one argument.
+    pub fn emit<T: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.emitter().emit(event, data)
+    }
+
+    /// An emit with options: binary attachments, a timeout for an ack, volatile.
+    pub fn emitter(self: &Arc<Self>) -> SocketEmitter {
+        SocketEmitter {
+            socket: self.clone(),
+            attachments: Vec::new(),
+            timeout: None,
+            volatile: false,
+        }
+    }
+
+    /// An emit that waits at most `timeout` for the client's ack.
+    pub fn timeout(self: &Arc<Self>, timeout: Duration) -> SocketEmitter {
+        let mut e = self.emitter();
+        e.timeout = Some(timeout);
+        e
+    }
+
+    /// An emit that carries these binary attachments (referenced by placeholders).
+    pub fn bin(self: &Arc<Self>, attachments: Vec<Bytes>) -> SocketEmitter {
+        let mut e = self.emitter();
+        e.attachments = attachments;
+        e
+    }
+
+    /// An emit that may be dropped if the client cannot take it right now.
+    pub fn volatile(self: &Arc<Self>) -> SocketEmitter {
+        let mut e = self.emitter();
+        e.volatile = true;
+        e
+    }
+
+    /// Joins a room.
+    pub fn join(&self, room: impl Into<Room>) {
+        if self.connected() {
+            self.ns.rooms.join(self.id, room.into());
+        }
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: &str) {
+        self.ns.rooms.leave(self.id, room);
+    }
+
+    /// The rooms this socket is in (its own id among them).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.ns.rooms.rooms_of(self.id)
+    }
+
+    /// A broadcast to a room, without this socket (Node's `socket.to(room)`).
+    pub fn to(self: &Arc<Self>, room: impl Into<Room>) -> BroadcastOperators {
+        self.broadcast().to(room)
+    }
+
+    /// A broadcast to the namespace except rooms, without this socket.
+    pub fn except(self: &Arc<Self>, room: impl Into<Room>) -> BroadcastOperators {
+        self.broadcast().except(room)
+    }
+
+    /// A broadcast to every socket of the namespace but this one.
+    pub fn broadcast(self: &Arc<Self>) -> BroadcastOperators {
+        BroadcastOperators::new(self.ns.clone()).except(Room::from(self.id.as_str()))
+    }
+
+    /// Stores serializable per-socket data (kept by connection state recovery and seen
+    /// by `fetch_sockets`).
+    pub fn set_data<T: Serialize>(&self, data: &T) -> Result<(), serde_json::Error> {
+        *lock(&self.data) = serde_json::to_value(data)?;
+        Ok(())
+    }
+
+    /// The per-socket data as JSON.
+    pub fn data_value(&self) -> Value {
+        lock(&self.data).clone()
+    }
+
+    /// The per-socket data deserialized.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&*lock(&self.data))
+    }
+
+    /// Local typed values for this socket (not shared with other nodes).
+    pub fn extensions(&self) -> std::sync::MutexGuard<'_, http::Extensions> {
+        lock(&self.extensions)
+    }
+
+    /// Disconnects the socket from its namespace: the client gets a DISCONNECT (reason
+    /// `io server disconnect`) and the server `server namespace disconnect`.
+    pub fn disconnect(self: &Arc<Self>) {
+        if !self.connected() {
+            return;
+        }
+        let _ = encode(self.ns.parser(), &Packet::disconnect(self.ns.nsp.clone())).send(&self.conn);
+        self.close(DisconnectReason::ServerNamespaceDisconnect);
+    }
+
+    /// Disconnects every namespace of this client and closes the connection (Node's
+    /// `socket.disconnect(true)`).
+    pub fn disconnect_all(self: &Arc<Self>) {
+        crate::client::disconnect_client(&self.conn);
+    }
+
+    /// Closes the underlying connection without a DISCONNECT (Node's
+    /// `socket.conn.close()`): the client sees `transport close` and reconnects, and
+    /// recovers its session if recovery is on.
+    pub fn close_transport(&self) {
+        self.conn.close();
+    }
+
+    pub(crate) fn send_packet(&self, packet: &Packet) -> Result<(), EmitError> {
+        Ok(encode(self.ns.parser(), packet).send(&self.conn)?)
+    }
+
+    pub(crate) fn send_ack(
+        &self,
+        id: u64,
+        args: Vec<Value>,
+        attachments: Vec<Bytes>,
+    ) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Closed);
+        }
+        let p =
+            Packet::ack(self.ns.nsp.clone(), id, Value::Array(args)).with_attachments(attachments);
+        self.send_packet(&p)
+    }
+
+    pub(crate) fn notify_outgoing(&self, event: &str, args: &[Value]) {
+        let l = self.any_outgoing.read().unwrap_or_else(|e| e.into_inner());
+        for f in l.iter() {
+            f(event, args);
+        }
+    }
+
+    /// A packet for this socket from its client.
+    pub(crate) fn on_packet(self: &Arc<Self>, packet: Packet) {
+        match packet.kind {
+            PacketType::Event | PacketType::BinaryEvent => self.on_event(packet),
+            PacketType::Ack | PacketType::BinaryAck => {
+                let Some(id) = packet.id else { return };
+                let slot = lock(&self.acks).remove(&id);
+                if let Some(slot) = slot {
+                    let args = match packet.data {
+                        Value::Array(a) => a,
+                        Value::Null => Vec::new(),
+                        other => vec![other],
+                    };
+                    slot.deliver(AckResponse {
+                        args,
+                        attachments: packet.attachments,
+                    });
+                }
+            }
+            PacketType::Disconnect => self.close(DisconnectReason::ClientNamespaceDisconnect),
+            _ => {}
+        }
+    }
+
+    fn on_event(self: &Arc<Self>, packet: Packet) {
+        let Value::Array(mut data) = packet.data else {
+            return;
+        };
+        if data.is_empty() {
+            return;
+        }
+        let Value::String(event) = data.remove(0) else {
+            return;
+        };
+        {
+            let mws = self
+                .packet_middlewares
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            for mw in mws.iter() {
+                if let Err(e) = mw(self, &event, &data) {
+                    tracing::debug!(socket = %self.id, event, error = e, "event refused by middleware");
+                    return;
+                }
+            }
+        }
+        let cx = EventContext {
+            socket: self.clone(),
+            event,
+            args: data,
+            attachments: packet.attachments,
+            ack_id: packet.id,
+        };
+        let any: Vec<EventFn> = self.any.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for h in any {
+            let c = EventContext {
+                socket: cx.socket.clone(),
+                event: cx.event.clone(),
+                args: cx.args.clone(),
+                attachments: cx.attachments.clone(),
+                ack_id: None,
+            };
+            match h.call(c) {
+                Ok(f) => run(f),
+                Err(e) => tracing::debug!(error = %e, "catch-all handler not called"),
+            }
+        }
+        let h = self
+            .handlers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cx.event)
+            .cloned();
+        if let Some(h) = h {
+            let event = cx.event.clone();
+            match h.call(cx) {
+                Ok(f) => run(f),
+                Err(e) => {
+                    tracing::debug!(socket = %self.id, event, error = %e, "handler not called")
+                }
+            }
+        }
+    }
+
+    /// Ends the socket (once): recovery keeps its session if the reason allows, it leaves
+    /// its rooms and namespace, pending acks fail, disconnect handlers run.
+    pub(crate) fn close(self: &Arc<Self>, reason: DisconnectReason) {
+        if !self.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if reason.is_recoverable() {
+            if let Some(pid) = self.pid {
+                self.ns
+                    .persist_session(self.id, pid, self.rooms(), self.data_value());
+            }
+        }
+        self.ns.rooms.leave_all(self.id);
+        self.ns.remove_socket(self.id);
+        crate::client::remove_socket(&self.conn, &self.ns.name);
+        lock(&self.acks).clear();
+        let handlers = std::mem::take(&mut *lock(&self.disconnect));
+        for h in handlers {
+            run(h(self.clone(), reason));
+        }
+    }
+
+    pub(crate) fn register_ack(&self, id: u64, slot: AckSlot) {
+        lock(&self.acks).insert(id, slot);
+    }
+}
+
+/// An emit on one socket with options; from [`Socket::emitter`], [`Socket::timeout`],
+/// [`Socket::bin`] or [`Socket::volatile`].
+pub struct SocketEmitter {
+    socket: SocketRef,
+    attachments: Vec<Bytes>,
+    timeout: Option<Duration>,
+    volatile: bool,
+}
+
+impl SocketEmitter {
+    /// Sets binary attachments.
+    pub fn bin(mut self, attachments: Vec<Bytes>) -> Self {
+        self.attachments = attachments;
+        self
+    }
+
+    /// Sets the ack timeout.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// Emits with one argument.
+    pub fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
+        let v = serde_json::to_value(data)?;
+        self.emit_args(event, vec![v])
+    }
+
+    /// Emits with these arguments (zero or more).
+    pub fn emit_args(self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
+        self.send(event, args, None).map(|_| ())
+    }
+
+    /// Emits with one argument and waits for the client's ack.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(
+        self,
+        event: &str,
+        data: &T,
+    ) -> Result<AckFuture, EmitError> {
+        let v = serde_json::to_value(data)?;
+        self.emit_args_with_ack(event, vec![v])
+    }
+
+    /// Emits with these arguments and waits for the client's ack.
+    pub fn emit_args_with_ack(self, event: &str, args: Vec<Value>) -> Result<AckFuture, EmitError> {
+        let (tx, rx) = oneshot::channel();
+        let timeout = self.timeout;
+        self.send(event, args, Some(AckSlot::One(tx)))?;
+        Ok(AckFuture { rx, timeout })
+    }
+
+    fn send(self, event: &str, args: Vec<Value>, ack: Option<AckSlot>) -> Result<(), EmitError> {
+        if RESERVED_EVENTS.contains(&event) {
+            return Err(EmitError::Reserved(event.to_owned()));
+        }
+        let s = &self.socket;
+        if !s.connected() {
+            return Err(EmitError::Closed);
+        }
+        s.notify_outgoing(event, &args);
+        let mut data = Vec::with_capacity(args.len() + 2);
+        data.push(Value::String(event.to_owned()));
+        data.extend(args);
+        let mut packet =
+            Packet::event(s.ns.nsp.clone(), Value::Array(data)).with_attachments(self.attachments);
+        if let Some(slot) = ack {
+            let id = s.ns.next_ack_id();
+            packet.id = Some(id);
+            s.register_ack(id, slot);
+        } else if !self.volatile && s.ns.recovery.is_some() {
+            // Stored with an offset so that a client that drops can get it back.
+            let target = crate::room::Target {
+                rooms: vec![Room::from(s.id.as_str())],
+                except: Vec::new(),
+            };
+            s.ns.store_for_recovery(&mut packet, &target);
+        }
+        if self.volatile && !s.conn.is_writable() {
+            return Ok(());
+        }
+        s.send_packet(&packet)
+    }
+}
