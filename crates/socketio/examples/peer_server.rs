@@ -71,22 +71,26 @@ fn split_first(mut args: Vec<Value>) -> (Value, Vec<Value>) {
 fn on_root(socket: SocketRef, io: SocketIo, reasons: Reasons) {
     record_reason(&socket, &reasons);
     echo(&socket);
-    let last_any: Arc<Mutex<Value>> = Arc::new(Mutex::new(Value::Null));
+    // The last event's arguments with their binary attachments, as Node keeps the Buffers.
+    type Last = (Value, Vec<bytes::Bytes>);
+    let last_any: Arc<Mutex<Last>> = Arc::new(Mutex::new((Value::Null, Vec::new())));
     let la = last_any.clone();
-    socket.on_any(move |Event(event): Event, Args(args): Args| {
-        let la = la.clone();
-        async move {
-            if event != "last-any" {
-                let mut v = vec![Value::String(event)];
-                v.extend(args);
-                *lock(&la) = Value::Array(v);
+    socket.on_any(
+        move |Event(event): Event, Args(args): Args, Bin(bin): Bin| {
+            let la = la.clone();
+            async move {
+                if event != "last-any" {
+                    let mut v = vec![Value::String(event)];
+                    v.extend(args);
+                    *lock(&la) = (Value::Array(v), bin);
+                }
             }
-        }
-    });
+        },
+    );
     socket.on("last-any", move |ack: AckSender| {
-        let v = lock(&last_any).clone();
+        let (v, bin) = lock(&last_any).clone();
         async move {
-            let _ = ack.send(&v);
+            let _ = ack.bin(bin).send(&v);
         }
     });
     socket.on(

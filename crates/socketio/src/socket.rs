@@ -420,8 +420,12 @@ impl Socket {
         if data.is_empty() {
             return;
         }
-        let Value::String(event) = data.remove(0) else {
-            return;
+        let event = match data.remove(0) {
+            Value::String(s) => s,
+            // socket.io-parser accepts numbers as event names; JavaScript's EventEmitter
+            // then looks up the number's string.
+            Value::Number(n) => n.to_string(),
+            _ => return,
         };
         {
             let mws = self
