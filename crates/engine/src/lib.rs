@@ -57,7 +57,7 @@ pub use payload::{
     decode_payload, encode_payload, PayloadDecoder, PayloadEncoder, PayloadLimits, CONTENT_TYPE,
     POST_RESPONSE_BODY, POST_RESPONSE_CONTENT_TYPE, SEPARATOR,
 };
-pub use query::{ProtocolVersion, Query, Transport};
+pub use query::{query_param, ProtocolVersion, Query, Transport};
 pub use server::{
     AllowFuture, AllowOrigin, AllowRequest, Body, BoxError, CloseReason, Cookie, Cors, Engine,
     EngineConfig, Handler, SendError, SharedMessage, Socket,

@@ -141,6 +141,19 @@ impl<'a> Query<'a> {
 /// `application/x-www-form-urlencoded` decoding of one key or value (WHATWG URL
 /// §5.1): `+` is a space, `%XX` with two hex digits is that byte, any other `%` stays, and
 /// the bytes are read as UTF-8 with U+FFFD for invalid sequences.
+/// The value of one parameter of a query string (without the `?`), decoded as
+/// `URLSearchParams` does; the last of repeated keys wins, as in Node's `handshake.query`.
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    let mut found = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if form_decode(key) == name {
+            found = Some(value);
+        }
+    }
+    found.map(form_decode)
+}
+
 fn form_decode(s: &str) -> Cow<'_, str> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
         return Cow::Borrowed(s);
@@ -327,6 +340,14 @@ mod tests {
         // The value keeps any further `=`.
         let q = parse("transport=polling&sid=a=b").unwrap();
         assert_eq!(q.sid.as_deref(), Some("a=b"));
+    }
+
+    #[test]
+    fn query_param_decodes_and_takes_the_last() {
+        assert_eq!(query_param("a=1&b=x+y&a=%32", "a").as_deref(), Some("2"));
+        assert_eq!(query_param("a=1&b=x+y", "b").as_deref(), Some("x y"));
+        assert_eq!(query_param("a=1", "c"), None);
+        assert_eq!(query_param("flag&a=1", "flag").as_deref(), Some(""));
     }
 
     #[test]

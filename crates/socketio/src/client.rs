@@ -15,6 +15,7 @@ use crate::outgoing::encode;
 use crate::parser::{msgpack, Decoder, Packet, PacketType};
 use crate::room::Room;
 use crate::socket::{Socket, SocketRef};
+use crate::sync::{lock, read};
 
 /// An Engine.IO session carrying Socket.IO.
 pub(crate) type Conn = iolite_engine::Socket<ClientState>;
@@ -26,10 +27,6 @@ pub struct ClientState {
     sockets: Mutex<Vec<(String, SocketRef)>>,
     connecting: Mutex<Vec<String>>,
     timer: Mutex<Option<tokio::task::AbortHandle>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub(crate) struct IoHandler {
@@ -235,7 +232,7 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
         if let Some(t) = lock(&conn.data().timer).take() {
             t.abort();
         }
-        let handler = ns.connect.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let handler = read(&ns.connect).clone();
         if let Some(h) = handler {
             match h.call(socket.clone(), &auth) {
                 Ok(f) => f.await,
@@ -246,11 +243,7 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
 }
 
 async fn run_middlewares(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef) -> bool {
-    let mws = ns
-        .middlewares
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let mws = read(&ns.middlewares).clone();
     for mw in mws {
         if let Err(e) = mw(socket.clone()).await {
             if conn.is_open() {

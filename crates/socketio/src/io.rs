@@ -16,6 +16,7 @@ use crate::operators::BroadcastOperators;
 use crate::parser::Namespace as NspName;
 use crate::room::Room;
 use crate::socket::SocketRef;
+use crate::sync::{read, write};
 
 type Matcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
@@ -37,15 +38,10 @@ impl IoInner {
     /// The namespace a CONNECT names: a static one, or a child of a dynamic one created
     /// on first use (Node's `parentNsps`).
     pub(crate) fn namespace_for(self: &Arc<Self>, name: &str) -> Option<Arc<NsInner>> {
-        if let Some(ns) = self
-            .nsps
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-        {
+        if let Some(ns) = read(&self.nsps).get(name) {
             return Some(ns.clone());
         }
-        let dynamic = self.dynamic.read().unwrap_or_else(|e| e.into_inner());
+        let dynamic = read(&self.dynamic);
         let d = dynamic.iter().find(|d| (d.matcher)(name))?;
         let nsp = NspName::new(name).ok()?;
         let ns = Arc::new(NsInner::new(
@@ -54,13 +50,9 @@ impl IoInner {
             self.config.recovery.clone(),
             self.config.parser,
         ));
-        *ns.connect.write().unwrap_or_else(|e| e.into_inner()) = Some(d.connect.clone());
-        *ns.middlewares.write().unwrap_or_else(|e| e.into_inner()) = d
-            .middlewares
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut nsps = self.nsps.write().unwrap_or_else(|e| e.into_inner());
+        *write(&ns.connect) = Some(d.connect.clone());
+        *write(&ns.middlewares) = read(&d.middlewares).clone();
+        let mut nsps = write(&self.nsps);
         Some(nsps.entry(name.to_owned()).or_insert(ns).clone())
     }
 }
@@ -200,7 +192,7 @@ impl SocketIo {
         let nsp = NspName::new(path).unwrap_or(NspName::ROOT);
         let name = nsp.as_str().to_owned();
         let connect: ConnectFn = Arc::new(ConnectBox(handler, PhantomData));
-        let mut nsps = self.0.nsps.write().unwrap_or_else(|e| e.into_inner());
+        let mut nsps = write(&self.0.nsps);
         let ns = nsps
             .entry(name)
             .or_insert_with(|| {
@@ -212,7 +204,7 @@ impl SocketIo {
                 ))
             })
             .clone();
-        *ns.connect.write().unwrap_or_else(|e| e.into_inner()) = Some(connect);
+        *write(&ns.connect) = Some(connect);
         Namespace(ns)
     }
 
@@ -226,27 +218,17 @@ impl SocketIo {
         A: 'static,
     {
         let middlewares = Arc::new(RwLock::new(Vec::new()));
-        self.0
-            .dynamic
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(DynamicNs {
-                matcher: Arc::new(matches),
-                connect: Arc::new(ConnectBox(handler, PhantomData)),
-                middlewares: middlewares.clone(),
-            });
+        write(&self.0.dynamic).push(DynamicNs {
+            matcher: Arc::new(matches),
+            connect: Arc::new(ConnectBox(handler, PhantomData)),
+            middlewares: middlewares.clone(),
+        });
         DynNamespace { middlewares }
     }
 
     /// A namespace by name, if declared (or already created from a dynamic one).
     pub fn of(&self, path: &str) -> Option<Namespace> {
-        self.0
-            .nsps
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(path)
-            .cloned()
-            .map(Namespace)
+        read(&self.0.nsps).get(path).cloned().map(Namespace)
     }
 
     fn root(&self) -> Arc<NsInner> {
@@ -318,10 +300,7 @@ impl DynNamespace {
         Fut: std::future::Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
         let mw: Middleware = Arc::new(move |s| Box::pin(f(s)));
-        self.middlewares
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(mw);
+        write(&self.middlewares).push(mw);
         self
     }
 }

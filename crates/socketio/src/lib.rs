@@ -63,6 +63,7 @@ pub mod parser;
 mod room;
 mod service;
 mod socket;
+mod sync;
 
 pub use ack::{AckError, AckFuture, AckResponse, AckSender, AckStream};
 pub use client::ClientState;

@@ -17,6 +17,7 @@ use crate::operators::BroadcastOperators;
 use crate::parser::{Namespace as NspName, Packet};
 use crate::room::{Room, RoomIndex, Target};
 use crate::socket::SocketRef;
+use crate::sync::{lock, read, write};
 
 pub(crate) type Middleware = Arc<
     dyn Fn(SocketRef) -> std::pin::Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send>>
@@ -55,10 +56,6 @@ pub(crate) struct Restored {
     pub(crate) rooms: Vec<Room>,
     pub(crate) data: Value,
     pub(crate) missed: Vec<Packet>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A namespace: a handle to its sockets and rooms. Cheap to clone.
@@ -125,36 +122,21 @@ impl NsInner {
     }
 
     pub(crate) fn get_socket(&self, sid: &Sid) -> Option<SocketRef> {
-        self.shard(sid)
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(sid)
-            .cloned()
+        read(self.shard(sid)).get(sid).cloned()
     }
 
     pub(crate) fn add_socket(&self, socket: SocketRef) {
-        self.shard(&socket.id)
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(socket.id, socket);
+        write(self.shard(&socket.id)).insert(socket.id, socket);
     }
 
     pub(crate) fn remove_socket(&self, sid: Sid) {
-        self.shard(&sid)
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&sid);
+        write(self.shard(&sid)).remove(&sid);
     }
 
     pub(crate) fn all_sockets(&self) -> Vec<SocketRef> {
         let mut v = Vec::new();
         for s in self.sockets.iter() {
-            v.extend(
-                s.read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .values()
-                    .cloned(),
-            );
+            v.extend(read(s).values().cloned());
         }
         v
     }
@@ -257,11 +239,7 @@ impl Namespace {
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
         let mw: Middleware = Arc::new(move |s| Box::pin(f(s)));
-        self.0
-            .middlewares
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(mw);
+        write(&self.0.middlewares).push(mw);
         self
     }
 

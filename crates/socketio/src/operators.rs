@@ -16,6 +16,7 @@ use crate::outgoing::encode;
 use crate::parser::{Packet, RESERVED_EVENTS};
 use crate::room::{Room, Target};
 use crate::socket::SocketRef;
+use crate::sync::lock;
 
 /// A broadcast being built: which sockets, with which flags. Every emit encodes the
 /// packet once and hands the same bytes to each recipient.
@@ -160,7 +161,7 @@ impl BroadcastOperators {
             if s.conn.send_shared(&messages).is_ok() {
                 expected += 1;
             } else {
-                s.acks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                lock(&s.acks).remove(&id);
             }
         }
         Ok(AckStream {

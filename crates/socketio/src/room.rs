@@ -7,6 +7,8 @@ use std::sync::{Arc, RwLock};
 
 use iolite_engine::Sid;
 
+use crate::sync::{read, write};
+
 /// A room name.
 pub type Room = Arc<str>;
 
@@ -28,13 +30,6 @@ pub(crate) struct RoomIndex {
     hasher: std::collections::hash_map::RandomState,
     rooms: Box<[RoomShard]>,
     sockets: Box<[SocketShard]>,
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl RoomIndex {

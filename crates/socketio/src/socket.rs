@@ -22,6 +22,7 @@ use crate::operators::BroadcastOperators;
 use crate::outgoing::encode;
 use crate::parser::{Packet, PacketType, RESERVED_EVENTS};
 use crate::room::Room;
+use crate::sync::{lock, read, write};
 
 /// A shared reference to a socket, what handlers receive.
 pub type SocketRef = Arc<Socket>;
@@ -42,38 +43,12 @@ pub struct Handshake {
 }
 
 impl Handshake {
-    /// A query parameter of the handshake URL (decoded).
+    /// A query parameter of the handshake URL, decoded as `URLSearchParams` (the last of
+    /// repeated keys wins).
     pub fn query(&self, name: &str) -> Option<String> {
         let q = self.url.split_once('?')?.1;
-        q.split('&').find_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k == name).then(|| percent_decode(v))
-        })
+        iolite_engine::query_param(q, name).map(|v| v.into_owned())
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 type DisconnectFn = Box<dyn FnOnce(SocketRef, DisconnectReason) -> BoxFuture + Send>;
@@ -106,10 +81,6 @@ impl std::fmt::Debug for Socket {
             .field("nsp", &self.ns.name)
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Socket {
@@ -201,10 +172,7 @@ impl Socket {
         A: 'static,
     {
         let h: EventFn = Arc::new(EventBox(handler, PhantomData));
-        self.handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(event.into(), h);
+        write(&self.handlers).insert(event.into(), h);
     }
 
     /// Registers a handler called for every incoming event before its own handler (Node's
@@ -215,15 +183,12 @@ impl Socket {
         A: 'static,
     {
         let h: EventFn = Arc::new(EventBox(handler, PhantomData));
-        self.any.write().unwrap_or_else(|e| e.into_inner()).push(h);
+        write(&self.any).push(h);
     }
 
     /// Registers a listener for every event this socket emits (Node's `onAnyOutgoing`).
     pub fn on_any_outgoing(&self, f: impl Fn(&str, &[Value]) + Send + Sync + 'static) {
-        self.any_outgoing
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::new(f));
+        write(&self.any_outgoing).push(Arc::new(f));
     }
 
     /// Registers a per-packet middleware (Node's `socket.use`): it sees each incoming event
@@ -232,10 +197,7 @@ impl Socket {
         &self,
         f: impl Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync + 'static,
     ) {
-        self.packet_middlewares
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::new(f));
+        write(&self.packet_middlewares).push(Arc::new(f));
     }
 
     /// Registers a handler for the disconnection, with its reason.
@@ -383,7 +345,7 @@ impl Socket {
     }
 
     pub(crate) fn notify_outgoing(&self, event: &str, args: &[Value]) {
-        let l = self.any_outgoing.read().unwrap_or_else(|e| e.into_inner());
+        let l = read(&self.any_outgoing);
         for f in l.iter() {
             f(event, args);
         }
@@ -428,10 +390,7 @@ impl Socket {
             _ => return,
         };
         {
-            let mws = self
-                .packet_middlewares
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let mws = read(&self.packet_middlewares);
             for mw in mws.iter() {
                 if let Err(e) = mw(self, &event, &data) {
                     tracing::debug!(socket = %self.id, event, error = e, "event refused by middleware");
@@ -446,7 +405,7 @@ impl Socket {
             attachments: packet.attachments,
             ack_id: packet.id,
         };
-        let any: Vec<EventFn> = self.any.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let any: Vec<EventFn> = read(&self.any).clone();
         for h in any {
             let c = EventContext {
                 socket: cx.socket.clone(),
@@ -460,12 +419,7 @@ impl Socket {
                 Err(e) => tracing::debug!(error = %e, "catch-all handler not called"),
             }
         }
-        let h = self
-            .handlers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&cx.event)
-            .cloned();
+        let h = read(&self.handlers).get(&cx.event).cloned();
         if let Some(h) = h {
             let event = cx.event.clone();
             match h.call(cx) {

@@ -410,7 +410,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
         }
         match packet {
             Packet::Message(data) => {
-                if self.is_open_fast() {
+                if self.is_open() {
                     self.core.on_message(self, data);
                 }
             }
@@ -426,10 +426,6 @@ impl<D: Send + Sync + 'static> Socket<D> {
             Packet::Close => self.shutdown(CloseReason::TransportClose, false),
             Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
         }
-    }
-
-    fn is_open_fast(&self) -> bool {
-        self.lock().phase == Phase::Open
     }
 
     /// Heartbeat and close timers. `ws_driver`: called by the WebSocket task, which owns
