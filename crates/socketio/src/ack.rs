@@ -1,5 +1,6 @@
 //! Acknowledgements both ways: answering a client's ack, waiting for clients' acks.
 
+use std::sync::Weak;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::EmitError;
-use crate::socket::SocketRef;
+use crate::socket::{Socket, SocketRef};
 
 /// One client's answer to an ack request: its arguments (binary as placeholders) and
 /// attachments.
@@ -64,17 +65,34 @@ impl AckSlot {
     }
 }
 
-/// Waits for one client's ack.
+/// Waits for one client's ack. Dropping it (or its timeout passing) forgets the request on
+/// the socket, so a client that never answers does not make the server hold state.
 #[must_use = "an ack is only received when awaited"]
 pub struct AckFuture {
     pub(crate) rx: oneshot::Receiver<AckResponse>,
     pub(crate) timeout: Option<Duration>,
+    /// Held for its `Drop`: forgets the request on the sockets.
+    pub(crate) _request: AckRequest,
+}
+
+/// Where an ack request was registered, to take it back when nobody waits any more.
+pub(crate) struct AckRequest {
+    pub(crate) id: u64,
+    pub(crate) sockets: Vec<Weak<Socket>>,
+}
+
+impl Drop for AckRequest {
+    fn drop(&mut self) {
+        for s in self.sockets.iter().filter_map(Weak::upgrade) {
+            s.forget_ack(self.id);
+        }
+    }
 }
 
 impl AckFuture {
     /// The ack, or why it did not come.
-    pub async fn wait(self) -> Result<AckResponse, AckError> {
-        let rx = async { self.rx.await.map_err(|_| AckError::Disconnected) };
+    pub async fn wait(mut self) -> Result<AckResponse, AckError> {
+        let rx = async { (&mut self.rx).await.map_err(|_| AckError::Disconnected) };
         match self.timeout {
             Some(t) => tokio::time::timeout(t, rx)
                 .await
@@ -93,11 +111,15 @@ impl std::future::IntoFuture for AckFuture {
 }
 
 /// Collects the acks of a broadcast, as Node's `io.timeout(t).emit(..., (err, responses))`.
+/// Dropping it (after `collect` or not) forgets the requests on the sockets that did not
+/// answer.
 #[must_use = "acks are only collected when awaited"]
 pub struct AckStream {
     pub(crate) rx: mpsc::UnboundedReceiver<AckResponse>,
     pub(crate) expected: usize,
     pub(crate) timeout: Duration,
+    /// Held for its `Drop`: forgets the request on the sockets.
+    pub(crate) _request: AckRequest,
 }
 
 impl AckStream {

@@ -9,14 +9,13 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::ack::{AckSlot, AckStream};
+use crate::ack::{AckRequest, AckSlot, AckStream};
 use crate::error::EmitError;
 use crate::ns::NsInner;
 use crate::outgoing::encode;
 use crate::parser::{Packet, RESERVED_EVENTS};
 use crate::room::{Room, Target};
 use crate::socket::SocketRef;
-use crate::sync::lock;
 
 /// A broadcast being built: which sockets, with which flags. Every emit encodes the
 /// packet once and hands the same bytes to each recipient.
@@ -149,7 +148,7 @@ impl BroadcastOperators {
         packet.id = Some(id);
         let messages = encode(self.ns.parser(), &packet).shared();
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut expected = 0;
+        let mut asked = Vec::new();
         for sid in self.ns.rooms.select(&self.target) {
             let Some(s) = self.ns.get_socket(&sid) else {
                 continue;
@@ -159,15 +158,16 @@ impl BroadcastOperators {
             }
             s.register_ack(id, AckSlot::Many(tx.clone()));
             if s.conn.send_shared(&messages).is_ok() {
-                expected += 1;
+                asked.push(Arc::downgrade(&s));
             } else {
-                lock(&s.acks).remove(&id);
+                s.forget_ack(id);
             }
         }
         Ok(AckStream {
             rx,
-            expected,
+            expected: asked.len(),
             timeout: self.timeout.unwrap_or(Duration::from_secs(5)),
+            _request: AckRequest { id, sockets: asked },
         })
     }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::ack::{AckFuture, AckResponse, AckSlot};
+use crate::ack::{AckFuture, AckRequest, AckResponse, AckSlot};
 use crate::client::Conn;
 use crate::error::{DisconnectReason, EmitError};
 use crate::handler::{run, BoxFuture, EventBox, EventContext, EventFn, EventHandler};
@@ -456,6 +456,15 @@ impl Socket {
     pub(crate) fn register_ack(&self, id: u64, slot: AckSlot) {
         lock(&self.acks).insert(id, slot);
     }
+
+    pub(crate) fn forget_ack(&self, id: u64) {
+        lock(&self.acks).remove(&id);
+    }
+
+    /// Acks this server asked this client for and is still waiting on.
+    pub fn pending_acks(&self) -> usize {
+        lock(&self.acks).len()
+    }
 }
 
 /// An emit on one socket with options; from [`Socket::emitter`], [`Socket::timeout`],
@@ -505,11 +514,26 @@ impl SocketEmitter {
     pub fn emit_args_with_ack(self, event: &str, args: Vec<Value>) -> Result<AckFuture, EmitError> {
         let (tx, rx) = oneshot::channel();
         let timeout = self.timeout;
-        self.send(event, args, Some(AckSlot::One(tx)))?;
-        Ok(AckFuture { rx, timeout })
+        let socket = Arc::downgrade(&self.socket);
+        let id = self.send(event, args, Some(AckSlot::One(tx)))?;
+        let request = AckRequest {
+            id: id.unwrap_or_default(),
+            sockets: vec![socket],
+        };
+        Ok(AckFuture {
+            rx,
+            timeout,
+            _request: request,
+        })
     }
 
-    fn send(self, event: &str, args: Vec<Value>, ack: Option<AckSlot>) -> Result<(), EmitError> {
+    /// Sends the event; returns the ack id when an ack was asked for.
+    fn send(
+        self,
+        event: &str,
+        args: Vec<Value>,
+        ack: Option<AckSlot>,
+    ) -> Result<Option<u64>, EmitError> {
         if RESERVED_EVENTS.contains(&event) {
             return Err(EmitError::Reserved(event.to_owned()));
         }
@@ -536,8 +560,17 @@ impl SocketEmitter {
             s.ns.store_for_recovery(&mut packet, &target);
         }
         if self.volatile && !s.conn.is_writable() {
-            return Ok(());
+            if let Some(id) = packet.id {
+                s.forget_ack(id);
+            }
+            return Ok(None);
         }
-        s.send_packet(&packet)
+        if let Err(e) = s.send_packet(&packet) {
+            if let Some(id) = packet.id {
+                s.forget_ack(id);
+            }
+            return Err(e);
+        }
+        Ok(packet.id)
     }
 }
