@@ -147,6 +147,8 @@ pub struct Socket<D> {
     request: http::request::Parts,
     state: Mutex<State>,
     awaiting_pong: AtomicBool,
+    /// `phase == Open`, kept beside the state so the per-message check takes no lock.
+    open: AtomicBool,
     pub(crate) get_wake: Notify,
     pub(crate) driver_wake: Notify,
     core: Arc<dyn Core<D>>,
@@ -188,6 +190,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
                 next_ping,
             }),
             awaiting_pong: AtomicBool::new(false),
+            open: AtomicBool::new(true),
             get_wake: Notify::new(),
             driver_wake: Notify::new(),
             core,
@@ -233,7 +236,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
 
     /// Whether the session is open (sends can succeed).
     pub fn is_open(&self) -> bool {
-        self.lock().phase == Phase::Open
+        // Read on every incoming message: a flag instead of the state lock.
+        self.open.load(Ordering::Acquire)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -374,6 +378,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
                 }
             }
         }
+        self.open.store(false, Ordering::Release);
         let closed = st.phase == Phase::Closed;
         drop(st);
         if closed {
