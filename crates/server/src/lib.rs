@@ -1,4 +1,14 @@
-//! The `iolite` server. For now a WebSocket broadcast room with a page to try it; the
-//! full server (Socket.IO, chat, auth, TLS, metrics) replaces it in a later issue.
+//! The `iolite` server: the chat application, its storage and auth, the HTTP API for
+//! backends, metrics, TLS and configuration. `main.rs` only parses the configuration and
+//! calls [`app::run`].
 
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod broadcast;
+pub mod chat;
+pub mod config;
+pub mod limits;
+pub mod metrics;
+pub mod store;
+pub mod tls;
