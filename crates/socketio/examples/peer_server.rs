@@ -239,7 +239,9 @@ fn on_root(socket: SocketRef, io: SocketIo, reasons: Reasons) {
     let io2 = io.clone();
     socket.on("disconnect-all", move || {
         let io = io2.clone();
-        async move { io.broadcast().disconnect(false) }
+        async move {
+            let _ = io.broadcast().disconnect(false);
+        }
     });
     let io2 = io.clone();
     socket.on("fetch", move |Data(room): Data<String>, ack: AckSender| {
@@ -249,6 +251,7 @@ fn on_root(socket: SocketRef, io: SocketIo, reasons: Reasons) {
                 .to(room)
                 .fetch_sockets()
                 .await
+                .unwrap_or_default()
                 .iter()
                 .map(|s| s.id().to_string())
                 .collect();
@@ -262,7 +265,7 @@ fn on_root(socket: SocketRef, io: SocketIo, reasons: Reasons) {
         move |Data((room, target)): Data<(String, String)>, ack: AckSender| {
             let io = io2.clone();
             async move {
-                io.to(target).join(room);
+                let _ = io.to(target).join(room);
                 let _ = ack.send_args(vec![]);
             }
         },
@@ -273,7 +276,7 @@ fn on_root(socket: SocketRef, io: SocketIo, reasons: Reasons) {
         move |Data((room, target)): Data<(String, String)>, ack: AckSender| {
             let io = io2.clone();
             async move {
-                io.to(target).leave(&room);
+                let _ = io.to(target).leave(room);
                 let _ = ack.send_args(vec![]);
             }
         },
@@ -285,8 +288,13 @@ fn on_root(socket: SocketRef, io: SocketIo, reasons: Reasons) {
             let _ = ack.send(&r);
         },
     );
-    socket.on("server-emit", |ack: AckSender| async move {
-        let _ = ack.send_args(vec![]);
+    let io2 = io.clone();
+    socket.on("server-emit", move |Args(args): Args, ack: AckSender| {
+        let io = io2.clone();
+        async move {
+            let _ = io.server_side_emit("hello", args);
+            let _ = ack.send_args(vec![]);
+        }
     });
 }
 

@@ -1,6 +1,6 @@
 //! Acknowledgements both ways: answering a client's ack, waiting for clients' acks.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::adapter::{AckEvent, AckShared, BoxFuture};
 use crate::error::EmitError;
 use crate::socket::{Socket, SocketRef};
 
@@ -49,7 +50,7 @@ pub enum AckError {
 
 pub(crate) enum AckSlot {
     One(oneshot::Sender<AckResponse>),
-    Many(mpsc::UnboundedSender<AckResponse>),
+    Many(mpsc::UnboundedSender<AckEvent>),
 }
 
 impl AckSlot {
@@ -59,7 +60,7 @@ impl AckSlot {
                 let _ = tx.send(r);
             }
             Self::Many(tx) => {
-                let _ = tx.send(r);
+                let _ = tx.send(AckEvent::Response(r));
             }
         }
     }
@@ -110,36 +111,61 @@ impl std::future::IntoFuture for AckFuture {
     }
 }
 
-/// Collects the acks of a broadcast, as Node's `io.timeout(t).emit(..., (err, responses))`.
+/// Collects the acks of a broadcast, as Node's `io.timeout(t).emit(..., (err, responses))`:
+/// done when every node has said how many clients it asked and all of them answered.
 /// Dropping it (after `collect` or not) forgets the requests on the sockets that did not
 /// answer.
 #[must_use = "acks are only collected when awaited"]
 pub struct AckStream {
-    pub(crate) rx: mpsc::UnboundedReceiver<AckResponse>,
-    pub(crate) expected: usize,
+    pub(crate) rx: mpsc::UnboundedReceiver<AckEvent>,
+    pub(crate) server_count: Option<BoxFuture<'static, usize>>,
     pub(crate) timeout: Duration,
     /// Held for its `Drop`: forgets the request on the sockets.
-    pub(crate) _request: AckRequest,
+    pub(crate) shared: Arc<AckShared>,
 }
 
 impl AckStream {
-    /// How many clients were asked.
+    /// How many clients were asked, as far as the nodes have reported (on one node, all
+    /// of them).
     pub fn expected(&self) -> usize {
-        self.expected
+        self.shared.announced()
     }
 
-    /// Every client's response (its first argument), or on timeout the error with the
-    /// responses that did arrive. Clients that disconnect count as not answering.
+    /// Every client's response, or on timeout the error with the responses that did
+    /// arrive. Clients that disconnect count as not answering.
     pub async fn collect(mut self) -> Result<Vec<AckResponse>, (AckError, Vec<AckResponse>)> {
-        let mut out = Vec::with_capacity(self.expected);
+        let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + self.timeout;
-        while out.len() < self.expected {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(r)) => out.push(r),
-                Ok(None) | Err(_) => return Err((AckError::Timeout, out)),
+        let mut servers: Option<usize> = None;
+        let mut reported = 0;
+        let mut clients = 0;
+        let mut server_count = self.server_count.take();
+        loop {
+            if servers == Some(reported) && out.len() >= clients {
+                return Ok(out);
+            }
+            tokio::select! {
+                n = async {
+                    match server_count.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if server_count.is_some() => {
+                    servers = Some(n);
+                    server_count = None;
+                }
+                ev = self.rx.recv() => match ev {
+                    Some(AckEvent::Clients(n)) => {
+                        reported += 1;
+                        clients += n;
+                    }
+                    Some(AckEvent::Response(r)) => out.push(r),
+                    // Nobody left who could answer.
+                    None => return Err((AckError::Timeout, out)),
+                },
+                _ = tokio::time::sleep_until(deadline) => return Err((AckError::Timeout, out)),
             }
         }
-        Ok(out)
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 use iolite_engine::{CloseReason, Data, Handler};
 use serde_json::{json, Map, Value};
 
+use crate::adapter::RegisterSession;
 use crate::config::ParserKind;
 use crate::error::DisconnectReason;
 use crate::handler::run;
@@ -174,7 +175,7 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
             return;
         };
         let fresh = Arc::new(fresh);
-        let recoverable = ns.recovery.is_some() && pid.is_some() && offset.is_some();
+        let recoverable = ns.recovery && pid.is_some() && offset.is_some();
         let mut middlewares_passed = false;
         if !(recoverable && skip) {
             // Middlewares see the socket before it is connected (`socket.connected` is
@@ -189,29 +190,34 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
             done(&conn);
             return;
         }
-        let recovered = match (pid, offset) {
-            (Some(pid), Some(offset)) => ns
-                .restore_session(&pid, &offset, |r| {
-                    let socket = Socket::new(
-                        ns.clone(),
-                        conn.clone(),
-                        auth.clone(),
-                        Some((r.sid, r.pid, r.data)),
-                    )
-                    .ok()?;
-                    let socket = Arc::new(socket);
-                    register(&ns, &conn, &socket, &name, r.rooms);
-                    // As Node: the CONNECT reply, then the missed packets, before any new
-                    // broadcast (the store is locked until this returns).
-                    send_connect(&socket);
-                    for p in &r.missed {
-                        let _ = socket.send_packet(p);
-                    }
-                    Some(socket)
-                })
-                .flatten(),
-            _ => None,
-        };
+        let mut recovered: Option<SocketRef> = None;
+        if let (Some(pid), Some(offset)) = (&pid, &offset) {
+            let slot = &mut recovered;
+            let (ns2, conn2, auth2, name2) = (&ns, &conn, &auth, &name);
+            let register: RegisterSession<'_> = Box::new(move |r| {
+                let s = r.session;
+                let Ok(socket) = Socket::new(
+                    ns2.clone(),
+                    conn2.clone(),
+                    auth2.clone(),
+                    Some((s.sid, s.pid, s.data)),
+                ) else {
+                    return;
+                };
+                let socket = Arc::new(socket);
+                register(ns2, conn2, &socket, name2, s.rooms);
+                // As Node: the CONNECT reply, then the missed packets, before any new
+                // broadcast (the in-memory adapter holds its packet log until this returns).
+                send_connect(&socket);
+                for p in &r.missed {
+                    let _ = socket.send_packet(p);
+                }
+                *slot = Some(socket);
+            });
+            if let Err(e) = ns.adapter.restore_session(pid, offset, register).await {
+                tracing::debug!(error = %e, "session not restored");
+            }
+        }
         let socket = match recovered {
             Some(s) => s,
             None => {
@@ -262,12 +268,13 @@ async fn run_middlewares(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef
 }
 
 fn register(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef, name: &str, rooms: Vec<Room>) {
+    let pending = socket.take_pending_rooms();
     socket
         .connected
         .store(true, std::sync::atomic::Ordering::Release);
     ns.add_socket(socket.clone());
     ns.rooms.join(socket.id, Room::from(socket.id.as_str()));
-    for r in rooms {
+    for r in rooms.into_iter().chain(pending) {
         ns.rooms.join(socket.id, r);
     }
     lock(&conn.data().sockets).push((name.to_owned(), socket.clone()));

@@ -15,6 +15,9 @@ pub enum EmitError {
     /// The event name is reserved (`connect`, `disconnect`, ...).
     #[error("\"{0}\" is a reserved event name")]
     Reserved(String),
+    /// The cluster adapter could not publish it (it was still delivered on this node).
+    #[error(transparent)]
+    Adapter(#[from] crate::adapter::AdapterError),
 }
 
 impl From<iolite_engine::SendError> for EmitError {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use iolite_engine::{AllowFuture, Cors, Engine};
 
+use crate::adapter::{Adapter, AdapterError, AdapterFactory, LocalNamespace};
 use crate::client::IoHandler;
 use crate::config::{Config, ParserKind, Recovery};
 use crate::error::{ConnectError, EmitError};
@@ -32,6 +33,7 @@ pub(crate) struct IoInner {
     pub(crate) state: Arc<http::Extensions>,
     nsps: RwLock<HashMap<String, Arc<NsInner>>>,
     dynamic: RwLock<Vec<DynamicNs>>,
+    adapter: Option<AdapterFactory>,
 }
 
 impl IoInner {
@@ -44,12 +46,13 @@ impl IoInner {
         let dynamic = read(&self.dynamic);
         let d = dynamic.iter().find(|d| (d.matcher)(name))?;
         let nsp = NspName::new(name).ok()?;
-        let ns = Arc::new(NsInner::new(
+        let ns = NsInner::new(
             nsp,
             Arc::downgrade(self),
             self.config.recovery.clone(),
             self.config.parser,
-        ));
+            self.adapter.as_ref(),
+        );
         *write(&ns.connect) = Some(d.connect.clone());
         *write(&ns.middlewares) = read(&d.middlewares).clone();
         let mut nsps = write(&self.nsps);
@@ -67,6 +70,7 @@ pub struct SocketIo(pub(crate) Arc<IoInner>);
 pub struct Builder {
     config: Config,
     state: http::Extensions,
+    adapter: Option<AdapterFactory>,
 }
 
 impl Builder {
@@ -146,6 +150,16 @@ impl Builder {
         self
     }
 
+    /// The adapter each namespace gets (Node's `adapter` option): `f` builds one from the
+    /// namespace's [`LocalNamespace`]. The in-memory adapter when not set.
+    pub fn adapter<F>(mut self, f: F) -> Self
+    where
+        F: Fn(LocalNamespace) -> Arc<dyn Adapter> + Send + Sync + 'static,
+    {
+        self.adapter = Some(Arc::new(f));
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> SocketIo {
         let config = self.config;
@@ -156,6 +170,7 @@ impl Builder {
             state,
             nsps: RwLock::default(),
             dynamic: RwLock::default(),
+            adapter: self.adapter,
         }))
     }
 }
@@ -196,12 +211,13 @@ impl SocketIo {
         let ns = nsps
             .entry(name)
             .or_insert_with(|| {
-                Arc::new(NsInner::new(
+                NsInner::new(
                     nsp,
                     Arc::downgrade(&self.0),
                     self.0.config.recovery.clone(),
                     self.0.config.parser,
-                ))
+                    self.0.adapter.as_ref(),
+                )
             })
             .clone();
         *write(&ns.connect) = Some(connect);
@@ -265,6 +281,26 @@ impl SocketIo {
     /// Sockets of `/` on this node.
     pub fn sockets(&self) -> Vec<SocketRef> {
         Namespace(self.root()).sockets()
+    }
+
+    /// The namespace `/`.
+    pub fn root_ns(&self) -> Namespace {
+        Namespace(self.root())
+    }
+
+    /// Emits an event to the other nodes' server-side handlers of `/` (Node's
+    /// `io.serverSideEmit`).
+    pub fn server_side_emit(
+        &self,
+        event: &str,
+        args: Vec<serde_json::Value>,
+    ) -> Result<(), AdapterError> {
+        self.root_ns().server_side_emit(event, args)
+    }
+
+    /// The selected sockets of `/` on every node (Node's `io.fetchSockets()`).
+    pub async fn fetch_sockets(&self) -> Result<Vec<crate::RemoteSocket>, AdapterError> {
+        self.broadcast().fetch_sockets().await
     }
 
     /// Number of Engine.IO connections.

@@ -51,6 +51,7 @@
 //! - Rooms live in a sharded index; sockets in sharded maps: no global lock.
 
 mod ack;
+pub mod adapter;
 mod client;
 mod config;
 mod error;
@@ -60,12 +61,14 @@ mod ns;
 mod operators;
 mod outgoing;
 pub mod parser;
+mod remote;
 mod room;
 mod service;
 mod socket;
 mod sync;
 
 pub use ack::{AckError, AckFuture, AckResponse, AckSender, AckStream};
+pub use adapter::{Adapter, AdapterError, BroadcastOptions};
 pub use client::ClientState;
 pub use config::{Config, ParserKind, Recovery};
 pub use error::{ConnectError, DisconnectReason, EmitError};
@@ -74,9 +77,10 @@ pub use handler::{
     FromEvent, State,
 };
 pub use io::{Builder, DynNamespace, SocketIo};
-pub use iolite_engine::{Cors, Sid, Transport};
+pub use iolite_engine::{AllowOrigin, Cookie, Cors, Sid, Transport};
 pub use ns::Namespace;
 pub use operators::BroadcastOperators;
-pub use room::{Room, Target};
+pub use remote::RemoteSocket;
+pub use room::Room;
 pub use service::{serve, IoLayer, IoService, NotFound};
 pub use socket::{Handshake, Socket, SocketEmitter, SocketRef};

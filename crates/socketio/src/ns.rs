@@ -1,23 +1,26 @@
 //! Namespaces: their sockets, rooms, middlewares and connection state recovery store.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Instant;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
 
 use iolite_engine::Sid;
 use serde_json::Value;
 
+use crate::adapter::{
+    Adapter, AdapterError, AdapterFactory, InMemoryAdapter, LocalNamespace, ServerAck,
+};
 use crate::config::{ParserKind, Recovery};
 use crate::error::ConnectError;
 use crate::handler::ConnectFn;
 use crate::io::IoInner;
 use crate::operators::BroadcastOperators;
-use crate::parser::{Namespace as NspName, Packet};
-use crate::room::{Room, RoomIndex, Target};
+use crate::parser::Namespace as NspName;
+use crate::room::{Room, RoomIndex};
 use crate::socket::SocketRef;
-use crate::sync::{lock, read, write};
+use crate::sync::{read, write};
 
 pub(crate) type Middleware = Arc<
     dyn Fn(SocketRef) -> std::pin::Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send>>
@@ -26,37 +29,6 @@ pub(crate) type Middleware = Arc<
 >;
 
 const SHARDS: usize = 16;
-
-struct Session {
-    sid: Sid,
-    rooms: Vec<Room>,
-    data: Value,
-    disconnected_at: Instant,
-}
-
-struct StoredPacket {
-    offset: String,
-    target: Target,
-    packet: Packet,
-    at: Instant,
-}
-
-pub(crate) struct RecoveryStore {
-    pub(crate) config: Recovery,
-    sessions: Mutex<HashMap<Sid, Session>>,
-    packets: Mutex<VecDeque<StoredPacket>>,
-    next: AtomicU64,
-    prefix: String,
-}
-
-/// A session restored for a reconnecting client.
-pub(crate) struct Restored {
-    pub(crate) sid: Sid,
-    pub(crate) pid: Sid,
-    pub(crate) rooms: Vec<Room>,
-    pub(crate) data: Value,
-    pub(crate) missed: Vec<Packet>,
-}
 
 /// A namespace: a handle to its sockets and rooms. Cheap to clone.
 #[derive(Clone)]
@@ -70,10 +42,15 @@ pub(crate) struct NsInner {
     pub(crate) rooms: RoomIndex,
     pub(crate) connect: RwLock<Option<ConnectFn>>,
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
-    pub(crate) recovery: Option<RecoveryStore>,
+    pub(crate) adapter: Arc<dyn Adapter>,
+    /// Whether connection state recovery is on (sockets get a private id).
+    pub(crate) recovery: bool,
+    server_handlers: RwLock<HashMap<String, ServerSideFn>>,
     ack_ids: AtomicU64,
     parser: ParserKind,
 }
+
+type ServerSideFn = Arc<dyn Fn(Vec<Value>, Option<ServerAck>) + Send + Sync>;
 
 impl NsInner {
     pub(crate) fn new(
@@ -81,27 +58,29 @@ impl NsInner {
         io: Weak<IoInner>,
         recovery: Option<Recovery>,
         parser: ParserKind,
-    ) -> Self {
-        let mut prefix = [0u8; 4];
-        let _ = getrandom::fill(&mut prefix);
-        Self {
-            name: name.as_str().to_owned(),
-            nsp: name,
-            io,
-            sockets: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            rooms: RoomIndex::new(),
-            connect: RwLock::default(),
-            middlewares: RwLock::default(),
-            recovery: recovery.map(|config| RecoveryStore {
-                config,
-                sessions: Mutex::default(),
-                packets: Mutex::default(),
-                next: AtomicU64::new(0),
-                prefix: format!("{:08x}", u32::from_le_bytes(prefix)),
-            }),
-            ack_ids: AtomicU64::new(0),
-            parser,
-        }
+        adapter: Option<&AdapterFactory>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|weak| {
+            let local = LocalNamespace::new(weak.clone(), name.as_str(), recovery.clone());
+            let adapter: Arc<dyn Adapter> = match adapter {
+                Some(f) => f(local),
+                None => Arc::new(InMemoryAdapter::new(local)),
+            };
+            Self {
+                name: name.as_str().to_owned(),
+                nsp: name,
+                io,
+                sockets: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                rooms: RoomIndex::new(),
+                connect: RwLock::default(),
+                middlewares: RwLock::default(),
+                adapter,
+                recovery: recovery.is_some(),
+                server_handlers: RwLock::default(),
+                ack_ids: AtomicU64::new(0),
+                parser,
+            }
+        })
     }
 
     pub(crate) fn parser(&self) -> ParserKind {
@@ -145,83 +124,15 @@ impl NsInner {
         self.ack_ids.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Appends a recovery offset to an EVENT (as the last argument, where Node's client
-    /// reads it) and keeps the packet for clients that drop before it reaches them.
-    pub(crate) fn store_for_recovery(&self, packet: &mut Packet, target: &Target) {
-        let Some(store) = &self.recovery else { return };
-        let n = store.next.fetch_add(1, Ordering::Relaxed);
-        let offset = format!("{}-{n}", store.prefix);
-        if let Value::Array(a) = &mut packet.data {
-            a.push(Value::String(offset.clone()));
-        }
-        let now = Instant::now();
-        let mut packets = lock(&store.packets);
-        while packets
-            .front()
-            .is_some_and(|p| now.duration_since(p.at) > store.config.max_disconnection_duration)
-        {
-            packets.pop_front();
-        }
-        packets.push_back(StoredPacket {
-            offset,
-            target: target.clone(),
-            packet: packet.clone(),
-            at: now,
-        });
+    pub(crate) fn socket_count(&self) -> usize {
+        self.sockets.iter().map(|s| read(s).len()).sum()
     }
 
-    pub(crate) fn persist_session(&self, sid: Sid, pid: Sid, rooms: Vec<Room>, data: Value) {
-        let Some(store) = &self.recovery else { return };
-        let now = Instant::now();
-        let mut sessions = lock(&store.sessions);
-        sessions.retain(|_, s| {
-            now.duration_since(s.disconnected_at) <= store.config.max_disconnection_duration
-        });
-        sessions.insert(
-            pid,
-            Session {
-                sid,
-                rooms,
-                data,
-                disconnected_at: now,
-            },
-        );
-    }
-
-    /// Restores the session of `pid` with the packets sent after `offset` that it would
-    /// have received, and hands it to `register` while new broadcasts are held back, so
-    /// the client gets the missed packets before any new one and none twice. `None`
-    /// (unknown or expired session, or an offset no longer stored) means the client
-    /// connects as new, as with Node.
-    pub(crate) fn restore_session<R>(
-        &self,
-        pid: &str,
-        offset: &str,
-        register: impl FnOnce(Restored) -> R,
-    ) -> Option<R> {
-        let store = self.recovery.as_ref()?;
-        let pid = Sid::parse(pid).ok()?;
-        let session = lock(&store.sessions).remove(&pid)?;
-        if session.disconnected_at.elapsed() > store.config.max_disconnection_duration {
-            return None;
+    pub(crate) fn server_side_event(&self, event: &str, args: Vec<Value>, ack: Option<ServerAck>) {
+        let h = read(&self.server_handlers).get(event).cloned();
+        if let Some(h) = h {
+            h(args, ack);
         }
-        let packets = lock(&store.packets);
-        let index = packets.iter().position(|p| p.offset == offset)?;
-        let missed = packets
-            .iter()
-            .skip(index + 1)
-            .filter(|p| RoomIndex::matches(&session.rooms, &p.target))
-            .map(|p| p.packet.clone())
-            .collect();
-        let r = register(Restored {
-            sid: session.sid,
-            pid,
-            rooms: session.rooms,
-            data: session.data,
-            missed,
-        });
-        drop(packets);
-        Some(r)
     }
 }
 
@@ -277,8 +188,48 @@ impl Namespace {
         self.0.get_socket(id)
     }
 
-    /// Every room with at least one socket.
+    /// Every room with at least one socket on this node.
     pub fn rooms(&self) -> Vec<Room> {
         self.0.rooms.all_rooms()
+    }
+
+    /// The namespace's adapter (in-memory unless the server was built with another).
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.0.adapter
+    }
+
+    /// How many nodes serve this namespace (1 without a cluster adapter).
+    pub async fn server_count(&self) -> usize {
+        self.0.adapter.server_count().await
+    }
+
+    /// Handles a server-side event from the other nodes (Node's `io.on(event, ...)` for
+    /// `serverSideEmit`). The handler gets the arguments and, when the sender waits for
+    /// answers, a [`ServerAck`] to answer with.
+    pub fn on_server_side<F>(&self, event: impl Into<String>, f: F) -> &Self
+    where
+        F: Fn(Vec<Value>, Option<ServerAck>) + Send + Sync + 'static,
+    {
+        write(&self.0.server_handlers).insert(event.into(), Arc::new(f));
+        self
+    }
+
+    /// Emits an event to the other nodes' server-side handlers (Node's `serverSideEmit`).
+    pub fn server_side_emit(&self, event: &str, args: Vec<Value>) -> Result<(), AdapterError> {
+        self.0.adapter.server_side_emit(event.to_owned(), args)
+    }
+
+    /// [`Namespace::server_side_emit`] waiting for each other node's answer, at most
+    /// `timeout`.
+    pub async fn server_side_emit_with_ack(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, AdapterError> {
+        self.0
+            .adapter
+            .server_side_emit_with_ack(event.to_owned(), args, timeout)
+            .await
     }
 }

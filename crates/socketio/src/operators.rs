@@ -7,25 +7,23 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
-use crate::ack::{AckRequest, AckSlot, AckStream};
+use crate::ack::AckStream;
+use crate::adapter::{AckCollector, AdapterError, BroadcastOptions};
 use crate::error::EmitError;
 use crate::ns::NsInner;
-use crate::outgoing::encode;
 use crate::parser::{Packet, RESERVED_EVENTS};
-use crate::room::{Room, Target};
+use crate::remote::RemoteSocket;
+use crate::room::Room;
 use crate::socket::SocketRef;
 
 /// A broadcast being built: which sockets, with which flags. Every emit encodes the
-/// packet once and hands the same bytes to each recipient.
+/// packet once and hands the same bytes to each recipient; the namespace's adapter
+/// carries it to the other nodes of a cluster.
 #[derive(Clone)]
 pub struct BroadcastOperators {
     ns: Arc<NsInner>,
-    target: Target,
-    volatile: bool,
-    local: bool,
-    timeout: Option<Duration>,
+    opts: BroadcastOptions,
     attachments: Vec<Bytes>,
 }
 
@@ -33,10 +31,7 @@ impl BroadcastOperators {
     pub(crate) fn new(ns: Arc<NsInner>) -> Self {
         Self {
             ns,
-            target: Target::default(),
-            volatile: false,
-            local: false,
-            timeout: None,
+            opts: BroadcastOptions::default(),
             attachments: Vec::new(),
         }
     }
@@ -44,8 +39,8 @@ impl BroadcastOperators {
     /// Adds a room to send to (Node's `to` / `in`).
     pub fn to(mut self, room: impl Into<Room>) -> Self {
         let r = room.into();
-        if !self.target.rooms.contains(&r) {
-            self.target.rooms.push(r);
+        if !self.opts.rooms.contains(&r) {
+            self.opts.rooms.push(r);
         }
         self
     }
@@ -57,31 +52,32 @@ impl BroadcastOperators {
 
     /// Leaves out the sockets in a room.
     pub fn except(mut self, room: impl Into<Room>) -> Self {
-        self.target.except.push(room.into());
+        self.opts.except.push(room.into());
         self
     }
 
-    /// Only this node's sockets (no effect without a cluster adapter).
+    /// Only this node's sockets (a cluster adapter does not publish it).
     pub fn local(mut self) -> Self {
-        self.local = true;
+        self.opts.flags.local = true;
         self
     }
 
     /// Drop the packet for clients that cannot take it right now.
     pub fn volatile(mut self) -> Self {
-        self.volatile = true;
+        self.opts.flags.volatile = true;
         self
     }
 
-    /// Compression hint (Node's `compress`); WebSocket compression follows the server's
-    /// permessage-deflate settings.
-    pub fn compress(self, _compress: bool) -> Self {
+    /// Compression hint (Node's `compress`), passed to cluster adapters; WebSocket
+    /// compression follows the server's permessage-deflate settings.
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.opts.flags.compress = Some(compress);
         self
     }
 
     /// How long [`BroadcastOperators::emit_with_ack`] waits for the acks.
     pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
+        self.opts.flags.timeout = Some(t);
         self
     }
 
@@ -89,6 +85,11 @@ impl BroadcastOperators {
     pub fn bin(mut self, attachments: Vec<Bytes>) -> Self {
         self.attachments = attachments;
         self
+    }
+
+    /// The options this broadcast was built with.
+    pub fn options(&self) -> &BroadcastOptions {
+        &self.opts
     }
 
     fn event_packet(&self, event: &str, args: Vec<Value>) -> Result<Packet, EmitError> {
@@ -109,26 +110,14 @@ impl BroadcastOperators {
 
     /// Emits with these arguments. Recipients whose queue is full are skipped (and closed
     /// if the slow-consumer policy says so); the broadcast itself does not fail for them.
+    /// It fails when a cluster adapter cannot publish it (it was still delivered here).
     pub fn emit_args(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
-        let mut packet = self.event_packet(event, args)?;
-        if !self.volatile {
-            self.ns.store_for_recovery(&mut packet, &self.target);
-        }
-        let messages = encode(self.ns.parser(), &packet).shared();
-        for sid in self.ns.rooms.select(&self.target) {
-            let Some(s) = self.ns.get_socket(&sid) else {
-                continue;
-            };
-            if self.volatile && !s.conn.is_writable() {
-                continue;
-            }
-            let _ = s.conn.send_shared(&messages);
-        }
-        Ok(())
+        let packet = self.event_packet(event, args)?;
+        Ok(self.ns.adapter.broadcast(packet, self.opts.clone())?)
     }
 
     /// Emits with one argument and collects every recipient's ack within the timeout
-    /// (default 5 s when none was set).
+    /// (default 5 s when none was set), on every node.
     pub fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -143,72 +132,50 @@ impl BroadcastOperators {
         event: &str,
         args: Vec<Value>,
     ) -> Result<AckStream, EmitError> {
-        let mut packet = self.event_packet(event, args)?;
-        let id = self.ns.next_ack_id();
-        packet.id = Some(id);
-        let messages = encode(self.ns.parser(), &packet).shared();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut asked = Vec::new();
-        for sid in self.ns.rooms.select(&self.target) {
-            let Some(s) = self.ns.get_socket(&sid) else {
-                continue;
-            };
-            if self.volatile && !s.conn.is_writable() {
-                continue;
-            }
-            s.register_ack(id, AckSlot::Many(tx.clone()));
-            if s.conn.send_shared(&messages).is_ok() {
-                asked.push(Arc::downgrade(&s));
-            } else {
-                s.forget_ack(id);
-            }
-        }
+        let packet = self.event_packet(event, args)?;
+        let (collector, rx, shared) = AckCollector::new();
+        self.ns
+            .adapter
+            .broadcast_with_ack(packet, self.opts.clone(), collector)?;
+        let adapter = self.ns.adapter.clone();
         Ok(AckStream {
             rx,
-            expected: asked.len(),
-            timeout: self.timeout.unwrap_or(Duration::from_secs(5)),
-            _request: AckRequest { id, sockets: asked },
+            server_count: Some(Box::pin(async move { adapter.server_count().await })),
+            timeout: self.opts.flags.timeout.unwrap_or(Duration::from_secs(5)),
+            shared,
         })
     }
 
-    /// The selected sockets (Node's `fetchSockets`; on one node, the sockets themselves).
-    pub async fn fetch_sockets(&self) -> Vec<SocketRef> {
-        self.sockets()
+    /// The selected sockets on every node (Node's `fetchSockets`).
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, AdapterError> {
+        let infos = self.ns.adapter.fetch_sockets(self.opts.clone()).await?;
+        Ok(infos
+            .into_iter()
+            .map(|info| RemoteSocket::new(info, self.ns.clone()))
+            .collect())
     }
 
     /// The selected sockets on this node.
     pub fn sockets(&self) -> Vec<SocketRef> {
+        self.ns.adapter.local().sockets(&self.opts)
+    }
+
+    /// Makes the selected sockets, on every node, join a room (Node's `socketsJoin`).
+    pub fn join(&self, room: impl Into<Room>) -> Result<(), AdapterError> {
         self.ns
-            .rooms
-            .select(&self.target)
-            .into_iter()
-            .filter_map(|sid| self.ns.get_socket(&sid))
-            .collect()
+            .adapter
+            .add_sockets(self.opts.clone(), vec![room.into()])
     }
 
-    /// Makes the selected sockets join a room (Node's `socketsJoin`).
-    pub fn join(&self, room: impl Into<Room>) {
-        let room = room.into();
-        for s in self.sockets() {
-            s.join(room.clone());
-        }
+    /// Makes the selected sockets, on every node, leave a room (Node's `socketsLeave`).
+    pub fn leave(&self, room: impl Into<Room>) -> Result<(), AdapterError> {
+        self.ns
+            .adapter
+            .del_sockets(self.opts.clone(), vec![room.into()])
     }
 
-    /// Makes the selected sockets leave a room (Node's `socketsLeave`).
-    pub fn leave(&self, room: &str) {
-        for s in self.sockets() {
-            s.leave(room);
-        }
-    }
-
-    /// Disconnects the selected sockets (Node's `disconnectSockets(close)`).
-    pub fn disconnect(&self, close: bool) {
-        for s in self.sockets() {
-            if close {
-                s.disconnect_all();
-            } else {
-                s.disconnect();
-            }
-        }
+    /// Disconnects the selected sockets on every node (Node's `disconnectSockets(close)`).
+    pub fn disconnect(&self, close: bool) -> Result<(), AdapterError> {
+        self.ns.adapter.disconnect_sockets(self.opts.clone(), close)
     }
 }

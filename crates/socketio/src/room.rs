@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use iolite_engine::Sid;
 
+use crate::adapter::BroadcastOptions;
 use crate::sync::{read, write};
 
 /// A room name.
@@ -16,15 +17,6 @@ const SHARDS: usize = 32;
 
 type RoomShard = RwLock<HashMap<Room, HashSet<Sid>>>;
 type SocketShard = RwLock<HashMap<Sid, HashSet<Room>>>;
-
-/// Which sockets a broadcast or a query reaches.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Target {
-    /// Sockets in any of these rooms; all sockets when empty.
-    pub rooms: Vec<Room>,
-    /// Minus the sockets in any of these rooms.
-    pub except: Vec<Room>,
-}
 
 pub(crate) struct RoomIndex {
     hasher: std::collections::hash_map::RandomState,
@@ -109,7 +101,7 @@ impl RoomIndex {
     }
 
     /// The sockets a target reaches.
-    pub(crate) fn select(&self, target: &Target) -> Vec<Sid> {
+    pub(crate) fn select(&self, target: &BroadcastOptions) -> Vec<Sid> {
         if target.rooms.len() == 1 && target.except.is_empty() {
             // The common case (one room) without building a set.
             return read(&self.rooms[self.shard(&*target.rooms[0])])
@@ -131,11 +123,5 @@ impl RoomIndex {
             set.retain(|s| !ex.contains(s));
         }
         set.into_iter().collect()
-    }
-
-    /// Whether a socket in `rooms` is reached by `target` (for replaying missed packets).
-    pub(crate) fn matches(rooms: &[Room], target: &Target) -> bool {
-        let in_any = |list: &[Room]| list.iter().any(|r| rooms.contains(r));
-        (target.rooms.is_empty() || in_any(&target.rooms)) && !in_any(&target.except)
     }
 }

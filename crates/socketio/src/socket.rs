@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::ack::{AckFuture, AckRequest, AckResponse, AckSlot};
+use crate::adapter::{BroadcastOptions, PersistedSession};
 use crate::client::Conn;
 use crate::error::{DisconnectReason, EmitError};
 use crate::handler::{run, BoxFuture, EventBox, EventContext, EventFn, EventHandler};
@@ -72,6 +73,8 @@ pub struct Socket {
     pub(crate) acks: Mutex<HashMap<u64, AckSlot>>,
     data: Mutex<Value>,
     extensions: Mutex<http::Extensions>,
+    /// `Some` until the socket connects or is dropped: rooms joined by middlewares.
+    pending_rooms: Mutex<Option<Vec<Room>>>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -98,7 +101,7 @@ impl Socket {
             issued: SystemTime::now(),
             address: req.extensions.get::<std::net::SocketAddr>().copied(),
         };
-        let recovery = ns.recovery.is_some();
+        let recovery = ns.recovery;
         let (id, pid, data, recovered) = match restored {
             Some((id, pid, data)) => (id, Some(pid), data, true),
             None => (
@@ -128,6 +131,7 @@ impl Socket {
             acks: Mutex::default(),
             data: Mutex::new(data),
             extensions: Mutex::default(),
+            pending_rooms: Mutex::new(Some(Vec::new())),
         })
     }
 
@@ -249,21 +253,38 @@ impl Socket {
         e
     }
 
-    /// Joins a room.
+    /// Joins a room. In a connect middleware (before the socket is connected) the room is
+    /// joined when the socket connects, as in Node; after a disconnect it does nothing.
     pub fn join(&self, room: impl Into<Room>) {
         if self.connected() {
             self.ns.rooms.join(self.id, room.into());
+        } else if let Some(pending) = lock(&self.pending_rooms).as_mut() {
+            let room = room.into();
+            if !pending.contains(&room) {
+                pending.push(room);
+            }
         }
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: &str) {
+        if let Some(pending) = lock(&self.pending_rooms).as_mut() {
+            pending.retain(|r| &**r != room);
+        }
         self.ns.rooms.leave(self.id, room);
     }
 
     /// The rooms this socket is in (its own id among them).
     pub fn rooms(&self) -> Vec<Room> {
+        if let Some(pending) = lock(&self.pending_rooms).as_ref() {
+            return pending.clone();
+        }
         self.ns.rooms.rooms_of(self.id)
+    }
+
+    /// The rooms joined before the socket connected; from now on joins go to the index.
+    pub(crate) fn take_pending_rooms(&self) -> Vec<Room> {
+        lock(&self.pending_rooms).take().unwrap_or_default()
     }
 
     /// A broadcast to a room, without this socket (Node's `socket.to(room)`).
@@ -437,10 +458,15 @@ impl Socket {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        lock(&self.pending_rooms).take();
         if reason.is_recoverable() {
             if let Some(pid) = self.pid {
-                self.ns
-                    .persist_session(self.id, pid, self.rooms(), self.data_value());
+                self.ns.adapter.persist_session(PersistedSession {
+                    sid: self.id,
+                    pid,
+                    rooms: self.rooms(),
+                    data: self.data_value(),
+                });
             }
         }
         self.ns.rooms.leave_all(self.id);
@@ -551,13 +577,17 @@ impl SocketEmitter {
             let id = s.ns.next_ack_id();
             packet.id = Some(id);
             s.register_ack(id, slot);
-        } else if !self.volatile && s.ns.recovery.is_some() {
-            // Stored with an offset so that a client that drops can get it back.
-            let target = crate::room::Target {
-                rooms: vec![Room::from(s.id.as_str())],
-                except: Vec::new(),
+        } else if !self.volatile && s.ns.recovery {
+            // As Node: through the adapter, to the socket's own room, which gives it an
+            // offset and keeps it so that a client that drops can get it back. A full
+            // queue closes the socket (slow-consumer policy), which is what is reported.
+            s.ns.adapter
+                .broadcast(packet, BroadcastOptions::socket(s.id))?;
+            return if s.conn.is_open() {
+                Ok(None)
+            } else {
+                Err(EmitError::Closed)
             };
-            s.ns.store_for_recovery(&mut packet, &target);
         }
         if self.volatile && !s.conn.is_writable() {
             if let Some(id) = packet.id {

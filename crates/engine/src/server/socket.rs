@@ -355,7 +355,14 @@ impl<D: Send + Sync + 'static> Socket<D> {
         }
         match &st.conn {
             Conn::WebSocket(tx) => {
-                let _ = tx.close(CloseCode::NORMAL, "");
+                // 1001 tells the client the server is going away (restart, deploy), so it
+                // reconnects rather than treating the close as a refusal.
+                let code = if reason == CloseReason::ServerShuttingDown {
+                    CloseCode::GOING_AWAY
+                } else {
+                    CloseCode::NORMAL
+                };
+                let _ = tx.close(code, "");
                 st.phase = Phase::Closed;
             }
             Conn::Polling => {

@@ -1,0 +1,65 @@
+//! A connect middleware can put the socket in rooms (Node: `socket.join` in `io.use`), and
+//! a refused socket leaves no room behind.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failure is the test failing
+
+use std::time::Duration;
+
+use iolite::{ConnectError, SocketIo, SocketRef};
+use iolite_ws::{ClientBuilder, Message, WebSocket};
+
+type Ws = WebSocket<iolite_ws::MaybeTlsStream>;
+
+async fn recv_text(ws: &mut Ws) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.recv()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return t.as_str().to_owned(),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no text message: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_joined_in_a_middleware_hold_after_connect() {
+    let io = SocketIo::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let ns = io.ns("/", move |socket: SocketRef| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(socket);
+        }
+    });
+    ns.use_middleware(|s: SocketRef| async move {
+        s.join("from-middleware");
+        assert!(s.rooms().iter().any(|r| &**r == "from-middleware"));
+        if s.handshake().auth.get("refuse").is_some() {
+            return Err(ConnectError::new("no"));
+        }
+        Ok(())
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let io2 = io.clone();
+    tokio::spawn(async move { io2.serve(listener).await });
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+
+    // Refused: the room it joined in the middleware does not exist afterwards.
+    let (mut ws, _) = ClientBuilder::new(url.clone()).connect().await.unwrap();
+    recv_text(&mut ws).await;
+    ws.send(Message::text(r#"40{"refuse":true}"#)).unwrap();
+    assert!(recv_text(&mut ws).await.starts_with("44"));
+    assert!(ns.rooms().iter().all(|r| &**r != "from-middleware"));
+
+    let (mut ws, _) = ClientBuilder::new(url).connect().await.unwrap();
+    recv_text(&mut ws).await;
+    ws.send(Message::text("40")).unwrap();
+    assert!(recv_text(&mut ws).await.starts_with("40"));
+    let socket = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(socket.rooms().iter().any(|r| &**r == "from-middleware"));
+    io.to("from-middleware").emit("hi", &1).unwrap();
+    assert_eq!(recv_text(&mut ws).await, r#"42["hi",1]"#);
+}
