@@ -308,9 +308,14 @@ impl SocketIo {
         self.0.engine.len()
     }
 
-    /// Closes every connection (reason `server shutting down`).
+    /// Closes every connection (reason `server shutting down`; WebSockets get close code
+    /// 1001), then closes every namespace's adapter (a cluster adapter leaves the cluster).
     pub fn close(&self) {
         self.0.engine.close_all();
+        let nsps: Vec<_> = read(&self.0.nsps).values().cloned().collect();
+        for ns in nsps {
+            ns.adapter.close();
+        }
     }
 
     /// Serves one HTTP request addressed to Socket.IO (whatever the path).

@@ -23,6 +23,7 @@ type Ws = WebSocket<iolite_ws::MaybeTlsStream>;
 #[derive(Default)]
 struct Bus {
     nodes: Mutex<Vec<LocalNamespace>>,
+    closed: std::sync::atomic::AtomicUsize,
 }
 
 struct BusAdapter {
@@ -120,6 +121,11 @@ impl Adapter for BusAdapter {
             }
             Ok(out)
         })
+    }
+    fn close(&self) {
+        self.bus
+            .closed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -340,4 +346,33 @@ async fn the_default_adapter_is_one_node() {
         .unwrap();
     assert!(answers.is_empty());
     assert!(io.fetch_sockets().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_server_closes_its_adapters_and_a_collector_relays_acks() {
+    let bus = Arc::new(Bus::default());
+    let mut a = node(&bus, "a").await;
+    let (mut ws, _s) = connect(&mut a).await;
+    // A cluster adapter answering another node's broadcast with acks: a collector of its
+    // own, handed to this node's namespace, relays the count and the responses.
+    let local = bus.nodes.lock().unwrap()[0].clone();
+    let (collector, mut events) = AckCollector::channel();
+    let packet = Packet::event(iolite::parser::Namespace::ROOT, json!(["q", 1]));
+    assert_eq!(
+        local.broadcast_with_ack(&packet, &BroadcastOptions::default(), &collector),
+        1
+    );
+    let q = recv_text(&mut ws).await.unwrap();
+    let id: String = q[2..].chars().take_while(char::is_ascii_digit).collect();
+    ws.send(Message::text(format!("43{id}[\"ok\"]"))).unwrap();
+    match events.recv().await.unwrap() {
+        iolite::adapter::AckEvent::Clients(n) => assert_eq!(n, 1),
+        other => panic!("{other:?}"),
+    }
+    match events.recv().await.unwrap() {
+        iolite::adapter::AckEvent::Response(r) => assert_eq!(r.first(), json!("ok")),
+        other => panic!("{other:?}"),
+    }
+    a.io.close();
+    assert_eq!(bus.closed.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

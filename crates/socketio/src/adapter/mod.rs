@@ -183,12 +183,26 @@ impl Drop for AckShared {
     }
 }
 
-pub(crate) enum AckEvent {
+/// What an [`AckCollector`] receives.
+#[derive(Debug)]
+pub enum AckEvent {
+    /// One node's count of the clients it asked.
     Clients(usize),
+    /// One client's response.
     Response(AckResponse),
 }
 
 impl AckCollector {
+    /// A collector and the receiver of what it collects: for a cluster adapter answering
+    /// another node's broadcast with acks, which hands the collector to
+    /// [`LocalNamespace::broadcast_with_ack`] and relays the count and the responses. The
+    /// requests on the local sockets are forgotten when every clone of the collector is
+    /// dropped.
+    pub fn channel() -> (Self, mpsc::UnboundedReceiver<AckEvent>) {
+        let (c, rx, _) = Self::new();
+        (c, rx)
+    }
+
     pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<AckEvent>, Arc<AckShared>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(AckShared::default());

@@ -1,0 +1,62 @@
+//! The Redis pub/sub adapter for iolite, wire-compatible with Node's
+//! `@socket.io/redis-adapter` 8.x: iolite nodes and Node.js socket.io 4.8 nodes on one Redis
+//! server form one cluster. Broadcasts (rooms, `except`, `volatile`, `local`), broadcasts
+//! with acks, `fetch_sockets`, remote join / leave / disconnect, server-side emits (with
+//! answers), `all_rooms` and the server count all cross between them.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use iolite::adapter::Adapter;
+//! use iolite_redis::{RedisAdapter, RedisClient};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let redis = RedisClient::new("redis://127.0.0.1:6379/")?;
+//! let r = redis.clone();
+//! let io = iolite::SocketIo::builder()
+//!     .adapter(move |local| Arc::new(RedisAdapter::new(local, &r)) as Arc<dyn Adapter>)
+//!     .build();
+//! io.ns("/", || async {});
+//! // Every node's clients get it.
+//! io.emit("news", &"hello")?;
+//! // For metrics: publishes that failed, reconnections.
+//! let failures = redis.stats().failures();
+//! # let _ = failures; Ok(()) }
+//! ```
+//!
+//! [`RedisClient::adapter_factory`] is the same factory with [`AdapterOptions`] (channel
+//! key, request timeout).
+//!
+//! # How it works
+//!
+//! Each node has two Redis connections ([`RedisClient`]): one publishes, one is subscribed
+//! to every namespace's channels (see [`wire`] for the channels and messages). A broadcast is
+//! delivered on this node and published; the other nodes deliver it to their sockets. A
+//! request (fetch, join, leave, disconnect, server-side emit, broadcast with acks) is
+//! published on the namespace's request channel; the nodes act on it and answer on the
+//! response channel. The node count is `PUBSUB NUMSUB` of the request channel: a request
+//! waits for that many answers less one, at most [`AdapterOptions::requests_timeout`].
+//!
+//! # When Redis is down
+//!
+//! Nothing panics. Each node goes on serving its own clients: broadcasts are delivered
+//! locally and return [`AdapterError::Unavailable`](iolite::AdapterError::Unavailable);
+//! broadcasts with acks collect this node's answers (the server count falls back to 1);
+//! `fetch_sockets`, `all_rooms` and server-side emits with answers fail with
+//! `Unavailable`. Failures are logged (`tracing`, once per outage at `warn`) and counted in
+//! [`RedisStats`]. Both connections reconnect with a doubling delay
+//! ([`RedisOptions::reconnect_delay`]); the subscriber subscribes again to every channel.
+//! Messages published while Redis was down are lost, not queued.
+//!
+//! # Not supported (yet)
+//!
+//! Connection state recovery across nodes (the pub/sub adapter does not store sessions, as
+//! in Node: use the streams adapter there), the sharded adapter (`SSUBSCRIBE`), a custom
+//! `parser` option (notepack msgpack only), Redis Cluster.
+
+mod adapter;
+mod client;
+pub mod msgpack;
+pub mod wire;
+
+pub use adapter::{AdapterOptions, RedisAdapter};
+pub use client::{RedisClient, RedisClientError, RedisOptions, RedisStats};

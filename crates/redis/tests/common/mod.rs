@@ -1,0 +1,402 @@
+//! Real peers for the cluster tests: a `redis-server` of the test's own, iolite nodes in
+//! this process, a Node.js socket.io 4.8 node with @socket.io/redis-adapter
+//! (tests/redis/node-node.mjs) as a child process, and iolite-client clients.
+
+#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is the test failing
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use iolite::{SocketIo, SocketRef};
+use iolite_client::{Lifecycle, Manager, Socket, Transport};
+use iolite_redis::{AdapterOptions, RedisClient, RedisOptions};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+
+/// Awaits `f`, failing the test after 10 s.
+pub async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .expect("timed out")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `redis-server` on a free port, without persistence; killed when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let mut s = Self {
+            child: None,
+            port: free_port(),
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run `redis-server` ({e}): the Redis adapter tests need a real Redis \
+                     server on PATH (Debian: apt-get install redis-server)"
+                )
+            });
+        self.child = Some(child);
+        // Ready when it answers PING.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if ping(self.port) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not come up on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server (connections drop at once).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+fn ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `npm ci` in tests/redis, once, when its node_modules is missing.
+fn ensure_node_modules() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let dir = workspace().join("tests/redis");
+        if dir.join("node_modules/@socket.io/redis-adapter").exists() {
+            return;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run `npm ci` in {}: {e}", dir.display()));
+        assert!(status.success(), "`npm ci` in {} failed", dir.display());
+    });
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, String>>>>>;
+
+/// The Node.js socket.io node (tests/redis/node-node.mjs), killed when dropped.
+pub struct NodePeer {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    pending: Pending,
+    events: mpsc::UnboundedReceiver<Value>,
+    next: AtomicU64,
+    pub port: u16,
+}
+
+impl NodePeer {
+    pub async fn start(redis: &RedisServer, requests_timeout_ms: u64) -> Self {
+        ensure_node_modules();
+        let mut child = tokio::process::Command::new("node")
+            .arg("tests/redis/node-node.mjs")
+            .current_dir(workspace())
+            .env("REDIS_URL", format!("redis://127.0.0.1:{}", redis.port))
+            .env("PORT", "0")
+            .env("REQUESTS_TIMEOUT", requests_timeout_ms.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cannot run `node`: the cluster tests need Node.js");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let pending: Pending = Arc::default();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let p = pending.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue; // `listening on ...`
+                };
+                if let Some(id) = v.get("id").and_then(Value::as_u64) {
+                    if let Some(reply) = p.lock().unwrap().remove(&id) {
+                        let r = match v.get("error") {
+                            Some(e) => Err(e.to_string()),
+                            None => Ok(v["ok"].clone()),
+                        };
+                        let _ = reply.send(r);
+                    }
+                } else {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let port = within(async {
+            loop {
+                let ev = events.recv().await.expect("the Node node exited");
+                if ev["event"] == "listening" {
+                    return ev["port"].as_u64().unwrap() as u16;
+                }
+            }
+        })
+        .await;
+        Self {
+            child,
+            stdin,
+            pending,
+            events,
+            next: AtomicU64::new(1),
+            port,
+        }
+    }
+
+    /// Runs a command (see node-node.mjs) and returns its result.
+    pub async fn call(&mut self, op: &str, args: Value) -> Result<Value, String> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut cmd = args;
+        cmd["id"] = json!(id);
+        cmd["op"] = json!(op);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap().insert(id, tx);
+        let mut line = serde_json::to_vec(&cmd).unwrap();
+        line.push(b'\n');
+        self.stdin.write_all(&line).await.unwrap();
+        within(rx).await.expect("the Node node exited")
+    }
+
+    /// [`NodePeer::call`] that must succeed.
+    pub async fn ok(&mut self, op: &str, args: Value) -> Value {
+        self.call(op, args)
+            .await
+            .unwrap_or_else(|e| panic!("{op}: {e}"))
+    }
+
+    /// The next event of this kind (`connection`, `serverSide`).
+    pub async fn event(&mut self, kind: &str) -> Value {
+        within(async {
+            loop {
+                let ev = self.events.recv().await.expect("the Node node exited");
+                if ev["event"] == kind {
+                    return ev;
+                }
+            }
+        })
+        .await
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the process: frozen, it stays subscribed and
+    /// counted but answers nothing.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().unwrap();
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// An iolite node in this process with the Redis adapter.
+pub struct IoNode {
+    pub io: SocketIo,
+    pub port: u16,
+    pub redis: RedisClient,
+    pub name: &'static str,
+    sockets: mpsc::UnboundedReceiver<SocketRef>,
+    pub server_side: mpsc::UnboundedReceiver<(String, Vec<Value>)>,
+}
+
+/// Connection settings fast enough for tests.
+pub fn fast() -> RedisOptions {
+    RedisOptions {
+        connection_timeout: Duration::from_millis(500),
+        response_timeout: Duration::from_millis(1000),
+        reconnect_delay: Duration::from_millis(50),
+        reconnect_delay_max: Duration::from_millis(300),
+        ..Default::default()
+    }
+}
+
+impl IoNode {
+    pub async fn start(redis: &RedisServer, name: &'static str) -> Self {
+        Self::start_with(redis, name, AdapterOptions::default()).await
+    }
+
+    pub async fn start_with(redis: &RedisServer, name: &'static str, opts: AdapterOptions) -> Self {
+        let client = RedisClient::with_options(&redis.url(), fast()).unwrap();
+        let io = SocketIo::builder()
+            .adapter(client.adapter_factory(opts))
+            .build();
+        let (tx, sockets) = mpsc::unbounded_channel();
+        let ns = io.ns("/", move |socket: SocketRef| {
+            let tx = tx.clone();
+            async move {
+                let auth = socket.handshake().auth.clone();
+                socket
+                    .set_data(&json!({"node": name, "name": auth["name"]}))
+                    .unwrap();
+                for r in auth["rooms"].as_array().cloned().unwrap_or_default() {
+                    socket.join(r.as_str().unwrap().to_owned());
+                }
+                let _ = tx.send(socket);
+            }
+        });
+        let (stx, server_side) = mpsc::unbounded_channel();
+        for event in ["sse", "who"] {
+            let stx = stx.clone();
+            ns.on_server_side(event, move |args, ack| {
+                let _ = stx.send((event.to_owned(), args.clone()));
+                if let Some(ack) = ack {
+                    ack.send(json!({"node": name, "args": args}));
+                }
+            });
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let io2 = io.clone();
+        tokio::spawn(async move { io2.serve(listener).await });
+        within(client.ready()).await;
+        Self {
+            io,
+            port,
+            redis: client,
+            name,
+            sockets,
+            server_side,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server side of the next client that connects here.
+    pub async fn next_socket(&mut self) -> SocketRef {
+        within(self.sockets.recv()).await.unwrap()
+    }
+
+    /// The next server-side event this node's handlers got.
+    pub async fn next_server_side(&mut self) -> (String, Vec<Value>) {
+        within(self.server_side.recv()).await.unwrap()
+    }
+}
+
+/// A client connected over WebSocket to `url` with `auth: {name, rooms}`.
+pub async fn client(url: &str, name: &str, rooms: &[&str]) -> Socket {
+    let m = Manager::builder(url)
+        .transports([Transport::WebSocket])
+        .reconnection(false)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    within(
+        m.socket("/")
+            .auth(json!({"name": name, "rooms": rooms}))
+            .connect(),
+    )
+    .await
+    .unwrap()
+}
+
+/// The next event's name and arguments (failing after 10 s).
+pub async fn next(s: &Socket) -> (String, Vec<Value>) {
+    let ev = within(s.next_event()).await.expect("socket closed");
+    let args = ev.args.to_json_lossy();
+    (ev.name, args.as_array().cloned().unwrap_or_default())
+}
+
+/// The next event, which must be `name`; returns its arguments.
+pub async fn expect(s: &Socket, name: &str) -> Vec<Value> {
+    let (n, args) = next(s).await;
+    assert_eq!(n, name, "args {args:?}");
+    args
+}
+
+/// Waits until the socket is disconnected; returns the reason.
+pub async fn disconnected(s: &Socket) -> String {
+    within(async {
+        loop {
+            if let Lifecycle::Disconnect(r) = s.next_lifecycle().await {
+                return r.as_str().to_owned();
+            }
+        }
+    })
+    .await
+}
+
+/// Polls `f` until it returns true (failing after 10 s).
+pub async fn eventually<F, Fut>(mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    within(async {
+        while !f().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
