@@ -5,7 +5,6 @@
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod broadcast;
 pub mod chat;
 pub mod config;
 pub mod limits;

@@ -1,56 +1,80 @@
-//! `iolite`: for now, a WebSocket broadcast server with a small page to try it.
-//!
-//! Every text or binary message from any client goes to every connected client, framed
-//! once as a prepared message. `GET /` serves the page, WebSocket upgrades on `/ws`.
-//! The full server (Socket.IO, chat, auth, TLS, metrics) replaces this in a later issue.
-//!
-//! Usage: `iolite [--port N]` (default 3000, or `IOLITE_PORT`), listens on 127.0.0.1.
+//! `iolite`: the chat server. Reads the configuration (file, `IOLITE_*` variables, flags),
+//! sets up logging and runs [`iolite_server::app::run`] until SIGTERM or Ctrl-C.
 
-use std::net::SocketAddr;
+use clap::Parser as _;
+use iolite_server::config::{Cli, Config, LogFormat};
 
-use anyhow::Context as _;
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let port = port_from_args()?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!("iolite listening on http://{addr} (WebSocket broadcast on ws://{addr}/ws)");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("iolite: {e}");
+            return std::process::ExitCode::from(2);
+        }
     };
-    iolite_server::broadcast::run(listener, shutdown).await
-}
-
-fn port_from_args() -> anyhow::Result<u16> {
-    let mut args = std::env::args().skip(1);
-    let mut port = match std::env::var("IOLITE_PORT") {
-        Ok(p) => p.parse().context("IOLITE_PORT must be a port number")?,
-        Err(_) => 3000,
+    if cli.print_config {
+        print!("{}", config.to_toml());
+        return std::process::ExitCode::SUCCESS;
+    }
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("iolite: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--port" | "-p" => {
-                port = args
-                    .next()
-                    .context("--port needs a value")?
-                    .parse()
-                    .context("--port must be a port number")?;
-            }
-            "--help" | "-h" => {
-                println!("usage: iolite [--port N]\n\nServes a WebSocket broadcast room on ws://127.0.0.1:N/ws and a page to try it on http://127.0.0.1:N/ (default port 3000, or IOLITE_PORT).");
-                std::process::exit(0);
-            }
-            other => anyhow::bail!("unknown argument {other:?} (try --help)"),
+    match runtime.block_on(iolite_server::app::run(config, shutdown_signal())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("iolite: {e:#}");
+            std::process::ExitCode::FAILURE
         }
     }
-    Ok(port)
+}
+
+fn init_logging(config: &Config) {
+    // The level was validated with the configuration.
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .parse(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not in log files or collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// SIGTERM (what service managers send) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("Ctrl-C received");
+    }
 }
