@@ -25,7 +25,12 @@ impl Handler for Echo {
 }
 
 async fn server(config: EngineConfig) -> u16 {
+    server_engine(config).await.0
+}
+
+async fn server_engine(config: EngineConfig) -> (u16, Engine<Echo>) {
     let engine = Engine::new(config, Echo);
+    let handle = engine.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -44,7 +49,7 @@ async fn server(config: EngineConfig) -> u16 {
             });
         }
     });
-    port
+    (port, handle)
 }
 
 /// One request on its own connection; returns (status, body).
@@ -155,4 +160,26 @@ async fn binary_round_trips_as_base64_over_polling() {
         (200, "ok".into())
     );
     assert_eq!(request(port, "GET", &q, b"").await, (200, "bAQID".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_polling_queue_is_counted_and_others_are_served() {
+    let config = EngineConfig {
+        max_queued_bytes: 64,
+        ..EngineConfig::default()
+    };
+    let (port, engine) = server_engine(config).await;
+    let other = handshake(port).await;
+    let sid = handshake(port).await;
+    assert_eq!(engine.queue_overflows(), 0);
+    // Two echoes of 50 bytes with no GET to take them: the second does not fit.
+    let a = "a".repeat(50);
+    let body = format!("4{a}\x1e4{a}");
+    let q = format!("&sid={sid}");
+    assert_eq!(
+        request(port, "POST", &q, body.as_bytes()).await,
+        (200, "ok".into())
+    );
+    assert!(engine.queue_overflows() >= 1);
+    echoes(port, &other, "still here").await;
 }

@@ -244,14 +244,14 @@ fn args(data: Option<Value>) -> Vec<Value> {
     data.into_iter().collect()
 }
 
-fn emit_error(e: EmitError, metrics: &Metrics) -> ApiError {
+fn emit_error(e: EmitError) -> ApiError {
     match e {
         EmitError::Reserved(name) => {
             ApiError::bad_request(format!("{name:?} is a reserved event name"))
         }
         EmitError::Serialize(e) => ApiError::bad_request(e.to_string()),
         EmitError::QueueFull => {
-            metrics.queue_overflow();
+            // Counted by the engine (`iolite_queue_overflows_total`).
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue_full",
@@ -290,7 +290,7 @@ async fn publish_to_room(
     // answer says how many of them are on this node.
     let local = to.sockets().len();
     to.emit_args(&body.event, args(body.data))
-        .map_err(|e| emit_error(e, &st.metrics))?;
+        .map_err(emit_error)?;
     st.metrics.event_out(&body.event, local);
     Ok(Json(
         json!({"room": room, "event": body.event, "localRecipients": local}),
@@ -329,7 +329,7 @@ async fn publish_to_socket(
             .to(socket.id().as_str().to_owned())
             .emit_args(&body.event, args(body.data)),
     };
-    sent.map_err(|e| emit_error(e, &st.metrics))?;
+    sent.map_err(emit_error)?;
     st.metrics.event_out(&body.event, 1);
     Ok(Json(json!({"socket": id, "event": body.event})))
 }

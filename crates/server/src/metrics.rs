@@ -165,7 +165,6 @@ pub struct Metrics {
     tcp_accepted: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
-    queue_overflows: AtomicU64,
     broadcasts: AtomicU64,
     fanout: Histogram,
     latency: Histogram,
@@ -185,7 +184,6 @@ impl Default for Metrics {
             tcp_accepted: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
-            queue_overflows: AtomicU64::new(0),
             broadcasts: AtomicU64::new(0),
             fanout: Histogram::new(FANOUT_BOUNDS, 1.0),
             latency: Histogram::new(LATENCY_BOUNDS, 1e-9),
@@ -232,10 +230,6 @@ impl Metrics {
     /// A TCP connection accepted (before the limits are checked).
     pub fn tcp_accepted(&self) {
         self.tcp_accepted.fetch_add(1, Ordering::Relaxed);
-    }
-    /// A message that did not fit in a client's send queue.
-    pub fn queue_overflow(&self) {
-        self.queue_overflows.fetch_add(1, Ordering::Relaxed);
     }
     /// An HTTP API request answered with `status`.
     pub fn api_request(&self, status: u16) {
@@ -354,12 +348,6 @@ impl Metrics {
             "Bytes written to client connections (TLS records included).",
             self.bytes_out.load(Ordering::Relaxed),
         );
-        counter(
-            &mut out,
-            "iolite_queue_overflows_total",
-            "Messages that did not fit in a client's send queue.",
-            self.queue_overflows.load(Ordering::Relaxed),
-        );
         labeled(
             &mut out,
             "iolite_errors_total",
@@ -406,6 +394,12 @@ pub fn render_gauges(out: &mut String, io: &iolite::SocketIo, open_tcp: usize, r
         "gauge",
     );
     let _ = writeln!(out, "iolite_engine_sessions {}", io.connections());
+    counter(
+        out,
+        "iolite_queue_overflows_total",
+        "Messages that did not fit in a client's send queue (slow clients), on every path.",
+        io.queue_overflows(),
+    );
     header(
         out,
         "iolite_tcp_connections",

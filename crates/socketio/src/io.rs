@@ -303,6 +303,12 @@ impl SocketIo {
         self.broadcast().fetch_sockets().await
     }
 
+    /// Messages refused because a client's send queue was full (slow consumers), since the
+    /// server started; for metrics.
+    pub fn queue_overflows(&self) -> u64 {
+        self.0.engine.queue_overflows()
+    }
+
     /// Number of Engine.IO connections.
     pub fn connections(&self) -> usize {
         self.0.engine.len()

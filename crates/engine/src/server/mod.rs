@@ -108,6 +108,7 @@ pub(crate) struct Inner<H: Handler> {
     pub(crate) config: EngineConfig,
     pub(crate) ws_config: Arc<iolite_ws::Config>,
     pub(crate) sessions: Sessions<H::Data>,
+    queue_overflows: std::sync::atomic::AtomicU64,
 }
 
 impl<H: Handler> Core<H::Data> for Inner<H> {
@@ -125,6 +126,10 @@ impl<H: Handler> Core<H::Data> for Inner<H> {
     }
     fn slow_consumer(&self) -> iolite_ws::SlowConsumer {
         self.config.ws.slow_consumer
+    }
+    fn queue_overflow(&self) {
+        self.queue_overflows
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     fn on_message(&self, socket: &Arc<Socket<H::Data>>, data: Data) {
         self.handler.on_message(socket, data);
@@ -146,6 +151,7 @@ impl<H: Handler> Engine<H> {
                 handler,
                 config,
                 sessions: Sessions::new(),
+                queue_overflows: Default::default(),
             }),
         }
     }
@@ -173,6 +179,13 @@ impl<H: Handler> Engine<H> {
     /// The session with this id, if it is open.
     pub fn get(&self, sid: &Sid) -> Option<Arc<Socket<H::Data>>> {
         self.inner.sessions.get(sid)
+    }
+
+    /// Sends refused because a client's queue was full, since the engine started.
+    pub fn queue_overflows(&self) -> u64 {
+        self.inner
+            .queue_overflows
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Closes every session with [`CloseReason::ServerShuttingDown`], delivering what is

@@ -135,6 +135,7 @@ pub(crate) trait Core<D>: Send + Sync + 'static {
     fn close_timeout(&self) -> Duration;
     fn max_queued_bytes(&self) -> usize;
     fn slow_consumer(&self) -> SlowConsumer;
+    fn queue_overflow(&self);
     fn on_message(&self, socket: &Arc<Socket<D>>, data: Data);
     fn on_close(&self, socket: &Arc<Socket<D>>, reason: CloseReason);
     fn remove(&self, sid: &Sid);
@@ -293,6 +294,9 @@ impl<D: Send + Sync + 'static> Socket<D> {
         }
         let r = self.push_locked(&mut st, items);
         drop(st);
+        if r == Err(SendError::QueueFull) {
+            self.core.queue_overflow();
+        }
         if r == Err(SendError::QueueFull)
             && matches!(self.core.slow_consumer(), SlowConsumer::Close(_))
         {
