@@ -176,6 +176,10 @@ enum Job {
         channel: String,
         reply: oneshot::Sender<Result<usize, String>>,
     },
+    /// A `PING` behind everything queued before it: answered once those were sent.
+    Flush {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 enum SubCommand {
@@ -186,8 +190,6 @@ enum SubCommand {
     Barrier(oneshot::Sender<()>),
 }
 
-type Receivers = (mpsc::Receiver<Job>, mpsc::UnboundedReceiver<SubCommand>);
-
 struct Shared {
     redis: redis::Client,
     options: RedisOptions,
@@ -195,8 +197,10 @@ struct Shared {
     registry: Arc<Registry>,
     jobs: mpsc::Sender<Job>,
     subs: mpsc::UnboundedSender<SubCommand>,
-    /// The tasks' ends of the queues, until a tokio runtime is there to run them.
-    idle: Mutex<Option<Receivers>>,
+    /// The tasks' ends of the queues, until a tokio runtime is there to run them. Apart,
+    /// because an emitter starts only the publisher.
+    idle_jobs: Mutex<Option<mpsc::Receiver<Job>>>,
+    idle_subs: Mutex<Option<mpsc::UnboundedReceiver<SubCommand>>>,
     /// Set by [`RedisClient::close`]: the tasks stop.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -244,7 +248,8 @@ impl RedisClient {
                 registry: Arc::default(),
                 jobs,
                 subs,
-                idle: Mutex::new(Some((jobs_rx, subs_rx))),
+                idle_jobs: Mutex::new(Some(jobs_rx)),
+                idle_subs: Mutex::new(Some(subs_rx)),
                 stop: tokio::sync::watch::channel(false).0,
             }),
         })
@@ -287,48 +292,69 @@ impl RedisClient {
         stats.publisher_up.store(false, Ordering::Relaxed);
         stats.subscriber_up.store(false, Ordering::Relaxed);
         // Tasks not started yet never will.
-        lock(&self.shared.idle).take();
+        lock(&self.shared.idle_jobs).take();
+        lock(&self.shared.idle_subs).take();
     }
 
     /// Starts the connection tasks on the current tokio runtime, once. Without a runtime
     /// it logs an error and leaves them for a later call.
     pub(crate) fn start(&self) -> bool {
-        let mut idle = lock(&self.shared.idle);
-        let Some(receivers) = idle.take() else {
+        self.start_publisher() && self.start_subscriber()
+    }
+
+    /// Starts the publishing connection only (what an emitter needs), once.
+    pub(crate) fn start_publisher(&self) -> bool {
+        let mut idle = lock(&self.shared.idle_jobs);
+        let Some(jobs) = idle.take() else {
             return true;
         };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            *idle = Some(receivers);
-            tracing::error!(
-                "iolite-redis: no tokio runtime is running, so the Redis connections cannot \
-                 start; this node serves its own clients only until an adapter is made inside \
-                 a runtime"
-            );
+        let Some(rt) = runtime() else {
+            *idle = Some(jobs);
             return false;
         };
-        let (jobs, subs) = receivers;
         let s = &self.shared;
-        let publisher = publisher(s.redis.clone(), s.options.clone(), s.stats.clone(), jobs);
-        let subscriber = subscriber(
-            s.redis.clone(),
-            s.options.clone(),
-            s.stats.clone(),
-            s.registry.clone(),
-            subs,
+        self.spawn_task(
+            &rt,
+            publisher(s.redis.clone(), s.options.clone(), s.stats.clone(), jobs),
         );
-        for task in [
-            Box::pin(publisher) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
-            Box::pin(subscriber),
-        ] {
-            let mut stop = s.stop.subscribe();
-            rt.spawn(async move {
-                tokio::select! {
-                    _ = task => {}
-                    _ = stop.wait_for(|stop| *stop) => {}
-                }
-            });
-        }
         true
+    }
+
+    fn start_subscriber(&self) -> bool {
+        let mut idle = lock(&self.shared.idle_subs);
+        let Some(subs) = idle.take() else {
+            return true;
+        };
+        let Some(rt) = runtime() else {
+            *idle = Some(subs);
+            return false;
+        };
+        let s = &self.shared;
+        self.spawn_task(
+            &rt,
+            subscriber(
+                s.redis.clone(),
+                s.options.clone(),
+                s.stats.clone(),
+                s.registry.clone(),
+                subs,
+            ),
+        );
+        true
+    }
+
+    fn spawn_task(
+        &self,
+        rt: &tokio::runtime::Handle,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let mut stop = self.shared.stop.subscribe();
+        rt.spawn(async move {
+            tokio::select! {
+                _ = task => {}
+                _ = stop.wait_for(|stop| *stop) => {}
+            }
+        });
     }
 
     /// Queues a message for publishing. Fails at once when the link is known to be down
@@ -372,6 +398,24 @@ impl RedisClient {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err("the Redis publisher has stopped".into()),
             Err(_) => Err("PUBSUB NUMSUB timed out".into()),
+        }
+    }
+
+    /// Resolves once everything queued before it was sent to Redis (a `PING` after it was
+    /// answered); an error when that could not be done.
+    pub(crate) async fn flush(&self) -> Result<(), String> {
+        if !self.shared.stats.publisher_up.load(Ordering::Relaxed) {
+            return Err("Redis is unreachable".into());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.shared
+            .jobs
+            .send(Job::Flush { reply })
+            .await
+            .map_err(|_| "the Redis publisher has stopped".to_owned())?;
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err("the Redis publisher has stopped".into()),
         }
     }
 
@@ -422,6 +466,19 @@ impl RedisClient {
             .subs
             .send(SubCommand::PUnsubscribe(pattern.to_owned()));
     }
+}
+
+/// The current tokio runtime; without one, logs why nothing can start.
+fn runtime() -> Option<tokio::runtime::Handle> {
+    let rt = tokio::runtime::Handle::try_current().ok();
+    if rt.is_none() {
+        tracing::error!(
+            "iolite-redis: no tokio runtime is running, so the Redis connections cannot \
+             start; this node serves its own clients only until an adapter is made inside \
+             a runtime"
+        );
+    }
+    rt
 }
 
 fn next_delay(d: Duration, o: &RedisOptions) -> Duration {
@@ -541,6 +598,9 @@ async fn run(
             Job::NumSub { channel, .. } => {
                 pipe.cmd("PUBSUB").arg("NUMSUB").arg(channel);
             }
+            Job::Flush { .. } => {
+                pipe.cmd("PING");
+            }
         }
     }
     pipe.query_async(c).await
@@ -561,6 +621,9 @@ fn deliver(batch: Vec<Job>, values: Vec<redis::Value>, stats: &RedisStats) {
                     .ok_or_else(|| "unexpected PUBSUB NUMSUB reply".to_owned());
                 let _ = reply.send(n);
             }
+            Job::Flush { reply } => {
+                let _ = reply.send(Ok(()));
+            }
         }
     }
 }
@@ -570,6 +633,9 @@ fn fail(batch: Vec<Job>, stats: &RedisStats, why: &str) {
         match job {
             Job::Publish { .. } => stats.count_publish_failures(1),
             Job::NumSub { reply, .. } => {
+                let _ = reply.send(Err(why.to_owned()));
+            }
+            Job::Flush { reply } => {
                 let _ = reply.send(Err(why.to_owned()));
             }
         }

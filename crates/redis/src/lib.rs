@@ -26,6 +26,10 @@
 //! [`RedisClient::adapter_factory`] is the same factory with [`AdapterOptions`] (channel
 //! key, request timeout).
 //!
+//! [`Emitter`] publishes to such a cluster from a process without a server, byte for byte
+//! as Node's `@socket.io/redis-emitter` 5.x; what Node's emitter publishes reaches iolite
+//! nodes too.
+//!
 //! # How it works
 //!
 //! Each node has two Redis connections ([`RedisClient`]): one publishes, one is subscribed
@@ -51,12 +55,15 @@
 //!
 //! Connection state recovery across nodes (the pub/sub adapter does not store sessions, as
 //! in Node: use the streams adapter there), the sharded adapter (`SSUBSCRIBE`), a custom
-//! `parser` option (notepack msgpack only), Redis Cluster.
+//! `parser` option (notepack msgpack only), Redis Cluster, acks through the emitter (Node's
+//! has none either).
 
 mod adapter;
 mod client;
+mod emitter;
 pub mod msgpack;
 pub mod wire;
 
 pub use adapter::{AdapterOptions, RedisAdapter};
 pub use client::{RedisClient, RedisClientError, RedisOptions, RedisStats};
+pub use emitter::{BroadcastOperator, Emitter, EmitterError, Message, EMITTER_UID};

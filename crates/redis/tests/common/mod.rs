@@ -121,12 +121,13 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `npm ci` in tests/redis, once, when its node_modules is missing.
+/// `npm ci` in tests/redis, once, when its node_modules lacks a package the tests use.
 fn ensure_node_modules() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         let dir = workspace().join("tests/redis");
-        if dir.join("node_modules/@socket.io/redis-adapter").exists() {
+        let modules = dir.join("node_modules/@socket.io");
+        if modules.join("redis-adapter").exists() && modules.join("redis-emitter").exists() {
             return;
         }
         let status = Command::new("npm")
@@ -399,4 +400,149 @@ where
         }
     })
     .await
+}
+
+/// `{"$bin": "<hex>"}` values replaced by placeholders, their bytes collected in order.
+pub fn with_placeholders(v: &Value, atts: &mut Vec<bytes::Bytes>) -> Value {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(h)) = m.get("$bin") {
+                let b: Vec<u8> = (0..h.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                    .collect();
+                atts.push(bytes::Bytes::from(b));
+                return json!({"_placeholder": true, "num": atts.len() - 1});
+            }
+            Value::Object(
+                m.iter()
+                    .map(|(k, x)| (k.clone(), with_placeholders(x, atts)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| with_placeholders(x, atts)).collect()),
+        _ => v.clone(),
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_owned()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What the Rust emitter publishes for an emitter command (tests/redis/emitter-ops.mjs).
+pub fn emitter_message(
+    emitter: &iolite_redis::Emitter,
+    c: &Value,
+) -> Result<iolite_redis::Message, iolite_redis::EmitterError> {
+    let e = match c["nsp"].as_str() {
+        Some(n) => emitter.of(n),
+        None => emitter.clone(),
+    };
+    let args: Vec<Value> = c["args"].as_array().cloned().unwrap_or_default();
+    let op = c["op"].as_str().unwrap();
+    if op == "serverSideEmit" {
+        return Ok(e.server_side_emit_message(c["event"].as_str().unwrap(), args));
+    }
+    // An operator with no room yet: `to` of an empty list, as the Node side does.
+    let mut o = e.bin(Vec::new());
+    for r in strings(&c["to"]) {
+        o = o.to(r);
+    }
+    for r in strings(&c["except"]) {
+        o = o.except(r);
+    }
+    for f in strings(&c["flags"]) {
+        o = match f.as_str() {
+            "volatile" => o.volatile(),
+            "compress" => o.compress(true),
+            "nocompress" => o.compress(false),
+            other => panic!("flag {other}"),
+        };
+    }
+    match op {
+        "emit" => {
+            let mut atts = Vec::new();
+            let args: Vec<Value> = args
+                .iter()
+                .map(|a| with_placeholders(a, &mut atts))
+                .collect();
+            o.bin(atts).emit_message(c["event"].as_str().unwrap(), args)
+        }
+        "socketsJoin" => Ok(o.sockets_join_message(strings(&c["rooms"]))),
+        "socketsLeave" => Ok(o.sockets_leave_message(strings(&c["rooms"]))),
+        "disconnectSockets" => Ok(o.disconnect_sockets_message(c["close"] == json!(true))),
+        other => panic!("op {other}"),
+    }
+}
+
+/// Who publishes the emitter commands of a test: Node's @socket.io/redis-emitter
+/// (tests/redis/emitter-node.mjs) or iolite-redis's `Emitter`.
+#[allow(clippy::large_enum_variant)] // a handful per test run
+pub enum EmitterPeer {
+    Node {
+        child: tokio::process::Child,
+        stdin: tokio::process::ChildStdin,
+        lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+        next: u64,
+    },
+    Rust(iolite_redis::Emitter),
+}
+
+impl EmitterPeer {
+    pub async fn node(redis: &RedisServer) -> Self {
+        ensure_node_modules();
+        let mut child = tokio::process::Command::new("node")
+            .arg("tests/redis/emitter-node.mjs")
+            .current_dir(workspace())
+            .env("REDIS_URL", format!("redis://127.0.0.1:{}", redis.port))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cannot run `node`");
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = within(lines.next_line()).await.unwrap().unwrap();
+        assert_eq!(ready, r#"{"event":"ready"}"#);
+        Self::Node {
+            child,
+            stdin,
+            lines,
+            next: 1,
+        }
+    }
+
+    pub fn rust(redis: &RedisServer) -> Self {
+        let client = RedisClient::with_options(&redis.url(), fast()).unwrap();
+        Self::Rust(iolite_redis::Emitter::new(&client, "socket.io"))
+    }
+
+    /// Publishes command `c`; returns once Redis has it.
+    pub async fn run(&mut self, c: Value) {
+        match self {
+            Self::Node {
+                stdin, lines, next, ..
+            } => {
+                let mut c = c;
+                c["id"] = json!(*next);
+                *next += 1;
+                let mut line = serde_json::to_vec(&c).unwrap();
+                line.push(b'\n');
+                stdin.write_all(&line).await.unwrap();
+                let answer = within(lines.next_line()).await.unwrap().unwrap();
+                let v: Value = serde_json::from_str(&answer).unwrap();
+                assert_eq!(v["ok"], json!(true), "{c}: {v}");
+            }
+            Self::Rust(e) => {
+                let m = emitter_message(e, &c).unwrap();
+                e.publish(m).unwrap();
+                within(e.flush()).await.unwrap();
+            }
+        }
+    }
 }
