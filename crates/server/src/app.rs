@@ -18,6 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use iolite::SocketIo;
+use iolite_redis::{AdapterOptions, RedisClient};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -27,7 +28,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::{self, ApiState};
 use crate::auth::Verifier;
 use crate::chat::Chat;
-use crate::config::Config;
+use crate::config::{AdapterKind, Config};
 use crate::limits::{ConnectionLimiter, OriginPattern, OriginPolicy, Refusal};
 use crate::metrics::{self, HandshakeTransport, MeteredStream, Metrics};
 
@@ -54,6 +55,10 @@ struct Shared {
     limiter: Arc<ConnectionLimiter>,
     origins: Arc<OriginPolicy>,
     ready: Arc<AtomicBool>,
+    /// The link to the other nodes, with `cluster.adapter = "redis"`.
+    redis: Option<RedisClient>,
+    /// `cluster.ready_requires_redis`.
+    ready_requires_redis: bool,
 }
 
 /// A bound server, not yet accepting.
@@ -92,8 +97,15 @@ impl Server {
 
         let metrics = Metrics::new();
         let ready = Arc::new(AtomicBool::new(true));
-        let io = build_io(&config, &metrics, &ready, &origins);
-        let chat = install_chat(&io, &config, &metrics)?;
+        let redis = match (config.cluster.adapter, &config.cluster.redis_url) {
+            (AdapterKind::Redis, Some(url)) => Some(
+                RedisClient::new(url)
+                    .context("invalid Redis URL (cluster.redis_url, IOLITE_REDIS_URL)")?,
+            ),
+            _ => None,
+        };
+        let io = build_io(&config, &metrics, &ready, &origins, redis.as_ref());
+        let chat = install_chat(&io, &config, &metrics).await?;
         let shared = Shared {
             io: io.clone(),
             metrics: metrics.clone(),
@@ -103,6 +115,8 @@ impl Server {
             ),
             origins,
             ready,
+            redis,
+            ready_requires_redis: config.cluster.ready_requires_redis,
         };
         let api = ApiState {
             io: io.clone(),
@@ -190,7 +204,29 @@ impl Server {
         } else {
             tracing::info!("HTTP API off (set api.key to turn it on)");
         }
-        tracing::info!(path = %c.store.path.display(), "chat history store");
+        tracing::info!(
+            kind = c.store.kind.as_str(),
+            at = %c.store.describe(),
+            "chat history store"
+        );
+        match c.cluster.adapter {
+            AdapterKind::Memory => {
+                tracing::info!("cluster: none (in-memory adapter; this process alone)")
+            }
+            AdapterKind::Redis => {
+                tracing::info!(
+                    redis = %crate::store::redact_url(c.cluster.redis_url.as_deref().unwrap_or("")),
+                    key = %c.cluster.key,
+                    "cluster: Redis pub/sub adapter"
+                );
+                if c.store.kind == crate::store::StoreKind::Sqlite {
+                    tracing::warn!(
+                        "cluster on Redis with a SQLite history: each node keeps its own \
+                         history (set store.kind = \"postgres\" so every node shows the same)"
+                    );
+                }
+            }
+        }
     }
 
     /// Accepts connections until `shutdown` completes, then drains: /readyz answers 503,
@@ -271,6 +307,10 @@ impl Server {
         } else {
             tracing::info!("every connection closed; bye");
         }
+        // Leave the cluster: the other nodes stop counting this one at once.
+        if let Some(redis) = &shared.redis {
+            redis.close();
+        }
         Ok(())
     }
 }
@@ -283,6 +323,7 @@ fn build_io(
     metrics: &Arc<Metrics>,
     ready: &Arc<AtomicBool>,
     origins: &Arc<OriginPolicy>,
+    redis: Option<&RedisClient>,
 ) -> SocketIo {
     let mut c = iolite::Config::default();
     let s = &config.socketio;
@@ -298,7 +339,15 @@ fn build_io(
     let metrics = metrics.clone();
     let ready = ready.clone();
     let origins = origins.clone();
-    SocketIo::builder()
+    let builder = match redis {
+        Some(redis) => SocketIo::builder().adapter(redis.adapter_factory(AdapterOptions {
+            key: config.cluster.key.clone(),
+            requests_timeout: Duration::from_millis(config.cluster.requests_timeout_ms),
+            ..AdapterOptions::default()
+        })),
+        None => SocketIo::builder(),
+    };
+    builder
         .config(c)
         .allow_request(move |parts| {
             // The accept loop already answered 403 to other origins (the engine's own
@@ -325,7 +374,7 @@ fn build_io(
 }
 
 /// Installs the chat on `/`: its store, its token verifier (none in guest mode).
-fn install_chat(
+async fn install_chat(
     io: &SocketIo,
     config: &Config,
     metrics: &Arc<Metrics>,
@@ -337,12 +386,14 @@ fn install_chat(
     } else {
         None
     };
-    let store = crate::store::open(&config.store).with_context(|| {
-        format!(
-            "cannot open the chat history store {}",
-            config.store.path.display()
-        )
-    })?;
+    let store = crate::store::connect(&config.store)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the chat history store {}",
+                config.store.describe()
+            )
+        })?;
     let chat = Chat::new(store, verifier, config.chat.clone(), metrics.clone());
     chat.install(io);
     Ok(chat)
@@ -667,11 +718,13 @@ async fn healthz() -> Response<Body> {
 }
 
 async fn readyz(State(s): State<Shared>) -> Response<Body> {
-    if s.ready.load(Ordering::Acquire) {
-        plain(StatusCode::OK, "ready\n")
-    } else {
-        plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    if !s.ready.load(Ordering::Acquire) {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n");
     }
+    if s.ready_requires_redis && s.redis.as_ref().is_some_and(|r| !r.stats().is_connected()) {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "redis unavailable\n");
+    }
+    plain(StatusCode::OK, "ready\n")
 }
 
 async fn metrics_text(State(s): State<Shared>) -> Response<Body> {
@@ -682,6 +735,9 @@ async fn metrics_text(State(s): State<Shared>) -> Response<Body> {
         s.limiter.open(),
         s.ready.load(Ordering::Acquire),
     );
+    if let Some(redis) = &s.redis {
+        metrics::render_redis(&mut text, redis.stats());
+    }
     let mut r = Response::new(Body::from(text));
     let h = r.headers_mut();
     h.insert(

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthConfig;
 use crate::chat::ChatSettings;
 use crate::limits::OriginPattern;
-use crate::store::StoreConfig;
+use crate::store::{redact_url, StoreKind, StoreSettings};
 
 /// Why the configuration could not be loaded. Each message names the file or the field.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +93,26 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ("auth.issuer", "auth-issuer", "IOLITE_AUTH_ISSUER"),
     ("auth.audience", "auth-audience", "IOLITE_AUTH_AUDIENCE"),
     ("auth.leeway", "auth-leeway", "IOLITE_AUTH_LEEWAY"),
+    ("store.kind", "store-kind", "IOLITE_STORE_KIND"),
     ("store.path", "store-path", "IOLITE_STORE_PATH"),
+    ("store.url", "store-url", "IOLITE_STORE_URL"),
+    (
+        "cluster.adapter",
+        "cluster-adapter",
+        "IOLITE_CLUSTER_ADAPTER",
+    ),
+    ("cluster.redis_url", "redis-url", "IOLITE_REDIS_URL"),
+    ("cluster.key", "cluster-key", "IOLITE_CLUSTER_KEY"),
+    (
+        "cluster.requests_timeout_ms",
+        "cluster-requests-timeout-ms",
+        "IOLITE_CLUSTER_REQUESTS_TIMEOUT_MS",
+    ),
+    (
+        "cluster.ready_requires_redis",
+        "ready-requires-redis",
+        "IOLITE_READY_REQUIRES_REDIS",
+    ),
     (
         "chat.message_length",
         "chat-message-length",
@@ -172,7 +191,9 @@ pub struct Config {
     /// JWT verification; absent means guest mode.
     pub auth: AuthConfig,
     /// Chat history.
-    pub store: StoreConfig,
+    pub store: StoreSettings,
+    /// Several server processes acting as one.
+    pub cluster: Cluster,
     /// The chat's limits.
     pub chat: ChatSettings,
     /// Connection-level limits.
@@ -232,6 +253,60 @@ impl Tls {
     /// Whether TLS is configured.
     pub fn enabled(&self) -> bool {
         self.cert.is_some() && self.key.is_some()
+    }
+}
+
+/// How the nodes of a cluster reach each other.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    /// One process: broadcasts reach this process's clients only.
+    #[default]
+    Memory,
+    /// Redis pub/sub (`cluster.redis_url`): broadcasts, presence and typing reach the
+    /// clients of every node on the same Redis and `cluster.key`.
+    Redis,
+}
+
+impl AdapterKind {
+    /// The name used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis => "redis",
+        }
+    }
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    /// `memory` (one process, the default) or `redis`.
+    pub adapter: AdapterKind,
+    /// The Redis server (`redis://host:6379/`, `redis://:password@host/0`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// The prefix of the Redis channels; nodes of one cluster share it (Node's
+    /// `@socket.io/redis-adapter` `key`).
+    pub key: String,
+    /// How long a request to the other nodes (the members of a room, for presence) waits
+    /// for their answers, in milliseconds.
+    pub requests_timeout_ms: u64,
+    /// Whether `/readyz` answers 503 while the link to Redis is down, so a load balancer
+    /// sends new clients to the nodes that are still part of the cluster.
+    pub ready_requires_redis: bool,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            adapter: AdapterKind::Memory,
+            redis_url: None,
+            key: "socket.io".into(),
+            requests_timeout_ms: 5_000,
+            ready_requires_redis: false,
+        }
     }
 }
 
@@ -480,6 +555,63 @@ pub struct Cli {
         help_heading = "Store"
     )]
     pub store_path: Option<PathBuf>,
+    /// Where history lives: sqlite (a file) or postgres (shared by a cluster) [default: sqlite].
+    #[arg(long, env = "IOLITE_STORE_KIND", value_enum, help_heading = "Store")]
+    pub store_kind: Option<StoreKind>,
+    /// PostgreSQL connection string (postgres://user:password@host:5432/db), for --store-kind postgres.
+    #[arg(
+        long,
+        env = "IOLITE_STORE_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Store"
+    )]
+    pub store_url: Option<String>,
+
+    /// How nodes of a cluster reach each other: memory (one process) or redis [default: memory].
+    #[arg(
+        long,
+        env = "IOLITE_CLUSTER_ADAPTER",
+        value_enum,
+        help_heading = "Cluster"
+    )]
+    pub cluster_adapter: Option<AdapterKind>,
+    /// Redis URL (redis://host:6379/), for --cluster-adapter redis.
+    #[arg(
+        long,
+        env = "IOLITE_REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Cluster"
+    )]
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis channels, shared by the nodes of a cluster [default: socket.io].
+    #[arg(
+        long,
+        env = "IOLITE_CLUSTER_KEY",
+        value_name = "KEY",
+        help_heading = "Cluster"
+    )]
+    pub cluster_key: Option<String>,
+    /// How long a request to the other nodes waits, in milliseconds [default: 5000].
+    #[arg(
+        long,
+        env = "IOLITE_CLUSTER_REQUESTS_TIMEOUT_MS",
+        value_name = "MS",
+        help_heading = "Cluster"
+    )]
+    pub cluster_requests_timeout_ms: Option<u64>,
+    /// /readyz answers 503 while Redis is unreachable [default: false].
+    #[arg(
+        long,
+        env = "IOLITE_READY_REQUIRES_REDIS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Cluster"
+    )]
+    pub ready_requires_redis: Option<bool>,
 
     /// Longest chat message, in characters [default: 2000].
     #[arg(
@@ -651,6 +783,19 @@ impl Cli {
         set(&mut c.auth.audience, &self.auth_audience);
         set(&mut c.auth.leeway, &self.auth_leeway);
         set(&mut c.store.path, &self.store_path);
+        set(&mut c.store.kind, &self.store_kind);
+        set_opt(&mut c.store.url, &self.store_url);
+        set(&mut c.cluster.adapter, &self.cluster_adapter);
+        set_opt(&mut c.cluster.redis_url, &self.redis_url);
+        set(&mut c.cluster.key, &self.cluster_key);
+        set(
+            &mut c.cluster.requests_timeout_ms,
+            &self.cluster_requests_timeout_ms,
+        );
+        set(
+            &mut c.cluster.ready_requires_redis,
+            &self.ready_requires_redis,
+        );
         set(&mut c.chat.message_length, &self.chat_message_length);
         set(&mut c.chat.rooms_per_socket, &self.chat_rooms_per_socket);
         set(&mut c.chat.history_page, &self.chat_history_page);
@@ -741,18 +886,8 @@ impl Config {
             (None, None) => {}
         }
 
-        if self.store.path.as_os_str().is_empty() {
-            return Err(invalid("store.path", "must not be empty"));
-        }
-        if self.store.path.is_dir() {
-            return Err(invalid(
-                "store.path",
-                format!(
-                    "{} is a directory; give the database file",
-                    self.store.path.display()
-                ),
-            ));
-        }
+        self.validate_store()?;
+        self.validate_cluster()?;
 
         let c = &self.chat;
         positive("chat.message_length", c.message_length as u64)?;
@@ -817,6 +952,97 @@ impl Config {
         Ok(())
     }
 
+    fn validate_store(&self) -> Result<(), ConfigError> {
+        let st = &self.store;
+        match st.kind {
+            StoreKind::Sqlite => {
+                if st.url.is_some() {
+                    return Err(invalid(
+                        "store.kind",
+                        "store.url is set but store.kind is \"sqlite\"; set store.kind = \"postgres\" to use PostgreSQL, or remove store.url",
+                    ));
+                }
+                if st.path.as_os_str().is_empty() {
+                    return Err(invalid("store.path", "must not be empty"));
+                }
+                if st.path.is_dir() {
+                    return Err(invalid(
+                        "store.path",
+                        format!(
+                            "{} is a directory; give the database file",
+                            st.path.display()
+                        ),
+                    ));
+                }
+            }
+            StoreKind::Postgres => {
+                let Some(url) = st.url.as_deref().filter(|u| !u.trim().is_empty()) else {
+                    return Err(invalid(
+                        "store.url",
+                        "store.kind is \"postgres\": set the connection string, e.g. postgres://user:password@host:5432/iolite",
+                    ));
+                };
+                let parsed = url.parse::<tokio_postgres::Config>().map_err(|e| {
+                    invalid(
+                        "store.url",
+                        format!(
+                            "{} is not a PostgreSQL connection string: {e}",
+                            redact_url(url)
+                        ),
+                    )
+                })?;
+                if parsed.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+                    return Err(invalid(
+                        "store.url",
+                        "sslmode=require is not supported yet: connect over a private network or a local TLS tunnel",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let c = &self.cluster;
+        match c.adapter {
+            AdapterKind::Memory => {
+                if c.redis_url.is_some() {
+                    return Err(invalid(
+                        "cluster.adapter",
+                        "cluster.redis_url is set but cluster.adapter is \"memory\"; set cluster.adapter = \"redis\" to use it, or remove cluster.redis_url",
+                    ));
+                }
+                if c.ready_requires_redis {
+                    return Err(invalid(
+                        "cluster.ready_requires_redis",
+                        "needs cluster.adapter = \"redis\"",
+                    ));
+                }
+            }
+            AdapterKind::Redis => {
+                let Some(url) = c.redis_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+                    return Err(invalid(
+                        "cluster.redis_url",
+                        "cluster.adapter is \"redis\": set the Redis URL, e.g. redis://127.0.0.1:6379/",
+                    ));
+                };
+                iolite_redis::RedisClient::new(url).map_err(|e| {
+                    invalid("cluster.redis_url", format!("{}: {e}", redact_url(url)))
+                })?;
+            }
+        }
+        if c.key.is_empty() {
+            return Err(invalid("cluster.key", "must not be empty"));
+        }
+        positive("cluster.requests_timeout_ms", c.requests_timeout_ms)?;
+        at_most(
+            "cluster.requests_timeout_ms",
+            c.requests_timeout_ms,
+            MAX_SECONDS * 1000,
+        )?;
+        Ok(())
+    }
+
     /// Whether the listen address is every interface (so the server's own origin is not
     /// known from the configuration alone).
     pub fn listens_everywhere(&self) -> bool {
@@ -856,8 +1082,26 @@ impl Config {
         doc.insert("auth".into(), auth.into());
 
         let mut store = toml::Table::new();
+        store.insert("kind".into(), self.store.kind.as_str().into());
         store.insert("path".into(), self.store.path.display().to_string().into());
+        if let Some(url) = &self.store.url {
+            store.insert("url".into(), redact_url(url).into());
+        }
         doc.insert("store".into(), store.into());
+
+        let cl = &self.cluster;
+        let mut cluster = toml::Table::new();
+        cluster.insert("adapter".into(), cl.adapter.as_str().into());
+        if let Some(url) = &cl.redis_url {
+            cluster.insert("redis_url".into(), redact_url(url).into());
+        }
+        cluster.insert("key".into(), cl.key.clone().into());
+        cluster.insert("requests_timeout_ms".into(), int(cl.requests_timeout_ms));
+        cluster.insert(
+            "ready_requires_redis".into(),
+            cl.ready_requires_redis.into(),
+        );
+        doc.insert("cluster".into(), cluster.into());
 
         let c = &self.chat;
         let mut chat = toml::Table::new();
@@ -1035,6 +1279,126 @@ mod tests {
             field_of("[shutdown]\ndrain_seconds = 999999999"),
             "shutdown.drain_seconds"
         );
+    }
+
+    #[test]
+    fn store_and_cluster_values_name_their_field() {
+        assert_eq!(field_of("[store]\nkind = \"postgres\""), "store.url");
+        assert_eq!(
+            field_of("[store]\nkind = \"postgres\"\nurl = \"\""),
+            "store.url"
+        );
+        assert_eq!(
+            field_of("[store]\nkind = \"postgres\"\nurl = \"postgres://h/db?sslmode=nope\""),
+            "store.url"
+        );
+        assert_eq!(
+            field_of("[store]\nkind = \"postgres\"\nurl = \"postgres://h/db?sslmode=require\""),
+            "store.url"
+        );
+        assert_eq!(field_of("[store]\nurl = \"postgres://h/db\""), "store.kind");
+        assert_eq!(
+            field_of("[cluster]\nadapter = \"redis\""),
+            "cluster.redis_url"
+        );
+        assert_eq!(
+            field_of("[cluster]\nadapter = \"redis\"\nredis_url = \"http://x\""),
+            "cluster.redis_url"
+        );
+        assert_eq!(
+            field_of("[cluster]\nredis_url = \"redis://h/\""),
+            "cluster.adapter"
+        );
+        assert_eq!(
+            field_of("[cluster]\nready_requires_redis = true"),
+            "cluster.ready_requires_redis"
+        );
+        assert_eq!(
+            field_of("[cluster]\nadapter = \"redis\"\nredis_url = \"redis://h/\"\nkey = \"\""),
+            "cluster.key"
+        );
+        assert_eq!(
+            field_of("[cluster]\nrequests_timeout_ms = 0"),
+            "cluster.requests_timeout_ms"
+        );
+        let e = Config::from_toml("[store]\nkind = \"mysql\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mysql") && e.contains("kind"), "{e}");
+        let e = field_msg("[store]\nkind = \"postgres\"");
+        assert!(e.contains("--store-url, IOLITE_STORE_URL"), "{e}");
+
+        let ok = Config::from_toml(
+            "[store]\nkind = \"postgres\"\nurl = \"host=127.0.0.1 user=postgres dbname=x\"\n\
+             [cluster]\nadapter = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/\"\n\
+             ready_requires_redis = true",
+        )
+        .unwrap();
+        ok.validate().unwrap();
+    }
+
+    #[test]
+    fn cluster_flags_apply() {
+        let mut c = Config::default();
+        let cli = Cli::try_parse_from([
+            "iolite",
+            "--store-kind",
+            "postgres",
+            "--store-url",
+            "postgres://u:pw@h/db",
+            "--cluster-adapter",
+            "redis",
+            "--redis-url",
+            "redis://h:1/",
+            "--cluster-key",
+            "chat",
+            "--cluster-requests-timeout-ms",
+            "750",
+            "--ready-requires-redis",
+        ])
+        .unwrap();
+        cli.apply(&mut c);
+        assert_eq!(c.store.kind, StoreKind::Postgres);
+        assert_eq!(c.store.url.as_deref(), Some("postgres://u:pw@h/db"));
+        assert_eq!(c.cluster.adapter, AdapterKind::Redis);
+        assert_eq!(c.cluster.key, "chat");
+        assert_eq!(c.cluster.requests_timeout_ms, 750);
+        assert!(c.cluster.ready_requires_redis);
+        c.validate().unwrap();
+        let cli = Cli::try_parse_from(["iolite", "--ready-requires-redis", "false"]).unwrap();
+        cli.apply(&mut c);
+        assert!(!c.cluster.ready_requires_redis);
+    }
+
+    #[test]
+    fn printed_config_hides_connection_passwords() {
+        let mut c = Config::default();
+        c.store.kind = StoreKind::Postgres;
+        c.store.url = Some("postgres://iolite:pg-secret@db:5432/chat".into());
+        c.cluster.adapter = AdapterKind::Redis;
+        c.cluster.redis_url = Some("redis://:redis-secret@cache:6379/0".into());
+        let text = c.to_toml();
+        assert!(
+            !text.contains("pg-secret") && !text.contains("redis-secret"),
+            "{text}"
+        );
+        assert!(
+            text.contains("postgres://iolite:(hidden)@db:5432/chat"),
+            "{text}"
+        );
+        assert!(text.contains("redis://:(hidden)@cache:6379/0"), "{text}");
+        let back = Config::from_toml(&text).unwrap();
+        assert_eq!(back.cluster.adapter, AdapterKind::Redis);
+        assert_eq!(back.store.kind, StoreKind::Postgres);
+        assert_eq!(
+            redact_url("host=db password=s3cret user=u"),
+            "host=db password=(hidden) user=u"
+        );
+        assert_eq!(
+            redact_url("postgres://db/chat?user=u&password=s3cret"),
+            "postgres://db/chat?user=u&password=(hidden)"
+        );
+        assert_eq!(redact_url("redis://cache:6379/"), "redis://cache:6379/");
     }
 
     #[test]

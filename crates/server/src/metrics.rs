@@ -416,6 +416,58 @@ pub fn render_gauges(out: &mut String, io: &iolite::SocketIo, open_tcp: usize, r
     let _ = writeln!(out, "iolite_ready {}", u8::from(ready));
 }
 
+/// Appends the Redis adapter's link state and counters (only when the server runs with
+/// `cluster.adapter = "redis"`).
+pub fn render_redis(out: &mut String, stats: &iolite_redis::RedisStats) {
+    header(
+        out,
+        "iolite_redis_connected",
+        "1 while both Redis connections (publish and subscribe) are up, 0 while either is down.",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "iolite_redis_connected {}",
+        u8::from(stats.is_connected())
+    );
+    counter(
+        out,
+        "iolite_redis_published_total",
+        "Messages published to the other nodes through Redis.",
+        stats.published(),
+    );
+    counter(
+        out,
+        "iolite_redis_publish_failures_total",
+        "Messages for the other nodes that could not be published (lost).",
+        stats.publish_failures(),
+    );
+    counter(
+        out,
+        "iolite_redis_connection_failures_total",
+        "Failed attempts to connect to Redis, of either connection.",
+        stats.connection_failures(),
+    );
+    counter(
+        out,
+        "iolite_redis_resubscriptions_total",
+        "Times the subscriber connection came back and subscribed again.",
+        stats.resubscriptions(),
+    );
+    counter(
+        out,
+        "iolite_redis_received_total",
+        "Messages received from the other nodes.",
+        stats.received(),
+    );
+    counter(
+        out,
+        "iolite_redis_malformed_total",
+        "Messages from Redis that could not be read and were dropped.",
+        stats.malformed(),
+    );
+}
+
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");

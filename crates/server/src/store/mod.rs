@@ -1,8 +1,8 @@
-//! Chat history storage: the [`Store`] trait and its SQLite implementation.
+//! Chat history storage: the [`Store`] trait, its SQLite implementation (one process) and
+//! its PostgreSQL implementation (several server processes sharing one history).
 //!
 //! The trait is object-safe and every method returns a boxed future, so the chat holds an
-//! `Arc<dyn Store>` and a PostgreSQL store (for several server processes) can be added
-//! beside [`sqlite`] without touching the chat.
+//! `Arc<dyn Store>` whichever backend [`connect`] opened.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -11,9 +11,104 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub mod postgres;
 pub mod sqlite;
 
-/// Where history lives.
+/// Which database holds the history.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// A SQLite file (`store.path`): one server process.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database (`store.url`): every node of a cluster shows the same history.
+    Postgres,
+}
+
+impl StoreKind {
+    /// The name used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// The `[store]` section: which backend, and where.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite` (default) or `postgres`.
+    pub kind: StoreKind,
+    /// The SQLite file (`kind = "sqlite"`).
+    pub path: PathBuf,
+    /// The PostgreSQL connection string (`kind = "postgres"`):
+    /// `postgres://user:password@host:5432/dbname` or `host=... dbname=...`.
+    pub url: Option<String>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Sqlite,
+            path: StoreConfig::default().path,
+            url: None,
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The SQLite part.
+    pub fn sqlite(&self) -> StoreConfig {
+        StoreConfig {
+            path: self.path.clone(),
+        }
+    }
+
+    /// Where the history is, for logs: the file, or the URL with its password hidden.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            StoreKind::Sqlite => self.path.display().to_string(),
+            StoreKind::Postgres => redact_url(self.url.as_deref().unwrap_or("")),
+        }
+    }
+}
+
+/// A connection string with its password replaced by `(hidden)`, for logs and errors.
+/// Both forms are handled: `postgres://user:secret@host/db` and `password=secret host=...`.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        if let Some((userinfo, host)) = authority.rsplit_once('@') {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                return format!("{scheme}://{user}:(hidden)@{host}{tail}");
+            }
+        }
+        // `?password=...` in the query.
+        if let Some((path, query)) = tail.split_once('?') {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=(hidden)"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            return format!("{scheme}://{authority}{path}?{}", query.join("&"));
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=(hidden)"),
+            _ => kv.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The SQLite store's settings: the file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
@@ -131,6 +226,35 @@ pub enum StoreError {
         /// The newest this build knows.
         supported: i64,
     },
+    /// `store.url` is missing or is not a PostgreSQL connection string.
+    #[error("invalid PostgreSQL connection string (store.url): {0}")]
+    InvalidUrl(String),
+    /// PostgreSQL could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL at {url} (store.url): {}", chain(cause))]
+    Connect {
+        /// The connection string, password hidden.
+        url: String,
+        /// The driver's error, its causes in the message (not a `source`, so that
+        /// reporters that print the chain do not print them twice).
+        cause: tokio_postgres::Error,
+    },
+    /// The PostgreSQL schema was written by a newer version of iolite.
+    #[error("the PostgreSQL chat history at {url} has schema version {found}; this iolite knows up to {supported}")]
+    PostgresTooNew {
+        /// The connection string, password hidden.
+        url: String,
+        /// Its version (table `iolite_schema`).
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+    /// A PostgreSQL query failed.
+    #[error("chat history query failed (PostgreSQL): {}", chain(.0))]
+    Postgres(tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool (all busy past the wait, or
+    /// the pool closed).
+    #[error("no PostgreSQL connection for the chat history: {0}")]
+    Pool(String),
     /// A query failed (disk full, I/O error, corruption...).
     #[error("chat history query failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -140,6 +264,28 @@ pub enum StoreError {
     /// The store's worker thread is gone.
     #[error("the chat history store is closed")]
     Closed,
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Postgres(e)
+    }
+}
+
+/// An error and its causes, "a: b: c": the driver's own message is often only the first
+/// ("error connecting to server"), the useful part ("Connection refused") its source.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// What the store methods return: a boxed future, so [`Store`] stays object-safe.
@@ -170,8 +316,21 @@ pub trait Store: Send + Sync + 'static {
     fn after(&self, room: &str, after: i64, limit: usize) -> StoreFuture<'_, Page>;
 }
 
-/// Opens the configured store: the SQLite file, with its parent directory and schema
-/// created if needed.
+/// Opens a SQLite store: the file, with its parent directory and schema created if needed.
 pub fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(sqlite::SqliteStore::open(&config.path)?))
+}
+
+/// Opens the configured store: the SQLite file ([`open`]) or the PostgreSQL database,
+/// whose schema is created or migrated before this returns.
+pub async fn connect(settings: &StoreSettings) -> Result<Arc<dyn Store>, StoreError> {
+    match settings.kind {
+        StoreKind::Sqlite => open(&settings.sqlite()),
+        StoreKind::Postgres => {
+            let url = settings.url.as_deref().ok_or_else(|| {
+                StoreError::InvalidUrl("store.kind is \"postgres\" but store.url is not set".into())
+            })?;
+            Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
+        }
+    }
 }

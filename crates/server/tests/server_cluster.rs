@@ -1,0 +1,368 @@
+//! The chat in a cluster: two real `iolite` processes sharing a `redis-server` of the
+//! test's own (the pub/sub adapter) and a fresh PostgreSQL database (the history), with a
+//! real Socket.IO client on each. Presence, messages, history, `room:sync` and typing
+//! agree across the nodes; `/readyz` and `/metrics` follow the Redis link.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failure is the test failing
+
+mod pg_common;
+mod server_common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use iolite_client::{Socket, Transport};
+use pg_common::TestDb;
+use serde_json::{json, Value};
+use server_common::{within, Server};
+
+/// A `redis-server` on a free port, killed when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    async fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = match Command::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => panic!(
+                "cannot start redis-server ({e}): these tests need it on PATH \
+                 (scripts/test installs it; Debian: apt-get install redis-server)"
+            ),
+        };
+        let mut redis = Self { child, port };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return redis;
+            }
+            if let Ok(Some(status)) = redis.child.try_wait() {
+                panic!("redis-server exited at start ({status}) on port {port}");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not listen on port {port} within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A node of the cluster: its own working directory (so its own `data/`), the shared
+/// database and Redis.
+fn node(db: &TestDb, redis: &Redis) -> Server {
+    let redis_url = redis.url();
+    Server::start_with(
+        &[],
+        &[
+            ("IOLITE_STORE_KIND", "postgres"),
+            ("IOLITE_STORE_URL", &db.url),
+            ("IOLITE_CLUSTER_ADAPTER", "redis"),
+            ("IOLITE_REDIS_URL", &redis_url),
+            ("IOLITE_READY_REQUIRES_REDIS", "true"),
+            ("IOLITE_CLUSTER_REQUESTS_TIMEOUT_MS", "2000"),
+            ("IOLITE_CHAT_EVENTS_PER_SECOND", "1000"),
+        ],
+    )
+}
+
+/// Waits until `/readyz` answers `status` with `body`.
+async fn wait_ready(server: &Server, status: u16, body: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = server.get("/readyz").await;
+        if r.status == status && r.text() == body {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz stayed {} {:?}, wanted {status} {body:?}\n{}",
+            r.status,
+            r.text(),
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of an unlabeled metric.
+async fn metric(server: &Server, name: &str) -> u64 {
+    let text = server.get("/metrics").await.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// A chat client with a buffer of the events not asked for yet.
+struct Client {
+    socket: Socket,
+    pending: Vec<(String, Value)>,
+}
+
+impl Client {
+    async fn guest(server: &Server, name: &str) -> Self {
+        let mut c = Self {
+            socket: server.guest(name, &[Transport::WebSocket]).await,
+            pending: Vec::new(),
+        };
+        let hello = c.event("hello").await;
+        assert_eq!(hello["user"]["name"], name, "{hello}");
+        c
+    }
+
+    async fn ok(&self, event: &str, payload: Value) -> Value {
+        let ack = self
+            .socket
+            .emit_with_ack(event, &(payload.clone(),))
+            .unwrap();
+        let a = within(ack).await.unwrap().arg::<Value>(0).unwrap();
+        assert_eq!(a["ok"], true, "{event} {payload}: {a}");
+        a
+    }
+
+    /// The next event named `name` (others are kept for later).
+    async fn event(&mut self, name: &str) -> Value {
+        if let Some(i) = self.pending.iter().position(|(n, _)| n == name) {
+            return self.pending.remove(i).1;
+        }
+        loop {
+            let e = within(self.socket.next_event())
+                .await
+                .unwrap_or_else(|| panic!("socket gone waiting for {name}"));
+            let v = e.args.arg::<Value>(0).unwrap_or(Value::Null);
+            if e.name == name {
+                return v;
+            }
+            self.pending.push((e.name, v));
+        }
+    }
+
+    /// The next `presence` of `room` whose members are `names` (earlier ones, sent while
+    /// the others arrived, are skipped).
+    async fn presence(&mut self, room: &str, names: &[&str]) -> Value {
+        loop {
+            let p = self.event("presence").await;
+            if p["room"] == room && member_names(&p) == names {
+                return p;
+            }
+        }
+    }
+}
+
+fn member_names(v: &Value) -> Vec<String> {
+    v["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no members: {v}"))
+        .iter()
+        .map(|m| m["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn ids(messages: &Value) -> Vec<i64> {
+    messages
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {messages}"))
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_presence_messages_history_and_typing() {
+    let mut redis = Redis::start().await;
+    let db = TestDb::create().await;
+    let a = node(&db, &redis);
+    let b = node(&db, &redis);
+    wait_ready(&a, 200, "ready\n").await;
+    wait_ready(&b, 200, "ready\n").await;
+    assert_eq!(metric(&a, "iolite_redis_connected").await, 1);
+    assert_eq!(metric(&b, "iolite_redis_connected").await, 1);
+
+    let mut ada = Client::guest(&a, "ada").await;
+    let mut bob = Client::guest(&b, "bob").await;
+
+    // Presence: each node lists the users of both.
+    let joined = ada.ok("room:join", json!({"room": "lobby"})).await;
+    assert_eq!(member_names(&joined), ["ada"]);
+    let joined = bob.ok("room:join", json!({"room": "lobby"})).await;
+    assert_eq!(member_names(&joined), ["ada", "bob"], "{joined}");
+    let p = ada.presence("lobby", &["ada", "bob"]).await;
+    assert_eq!(p["members"][1]["id"], "guest:bob", "{p}");
+    bob.presence("lobby", &["ada", "bob"]).await;
+
+    // Messages sent on A reach B, and are in the history B reads from the shared store.
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let m = ada
+            .ok(
+                "message:send",
+                json!({"room": "lobby", "text": format!("hello {i}"), "clientId": format!("c{i}")}),
+            )
+            .await["message"]
+            .clone();
+        sent.push(m);
+    }
+    let sent_ids: Vec<i64> = sent.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    for m in &sent {
+        let got = bob.event("message").await;
+        assert_eq!(&got, m, "B's client gets A's message as stored");
+    }
+    let history = bob.ok("history", json!({"room": "lobby"})).await;
+    assert_eq!(ids(&history["messages"]), sent_ids, "{history}");
+    assert_eq!(history["messages"][0]["text"], "hello 0");
+    assert_eq!(history["hasMore"], false);
+    let sync = bob
+        .ok("room:sync", json!({"room": "lobby", "after": 0}))
+        .await;
+    assert_eq!(ids(&sync["messages"]), sent_ids, "{sync}");
+    let sync = bob
+        .ok("room:sync", json!({"room": "lobby", "after": sent_ids[0]}))
+        .await;
+    assert_eq!(ids(&sync["messages"]), &sent_ids[1..], "{sync}");
+    // A reply from B comes after them in both nodes' history.
+    let reply = bob
+        .ok("message:send", json!({"room": "lobby", "text": "hi ada"}))
+        .await["message"]
+        .clone();
+    assert!(reply["id"].as_i64().unwrap() > sent_ids[2]);
+    // The sender gets its own messages too: A's three first, then B's reply.
+    for m in &sent {
+        assert_eq!(&ada.event("message").await, m);
+    }
+    assert_eq!(ada.event("message").await, reply);
+    let sync = ada
+        .ok("room:sync", json!({"room": "lobby", "after": sent_ids[2]}))
+        .await;
+    assert_eq!(ids(&sync["messages"]), [reply["id"].as_i64().unwrap()]);
+    // The room list agrees too.
+    let rooms = bob.ok("rooms:list", json!({})).await;
+    let lobby = rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "lobby")
+        .cloned()
+        .unwrap_or_else(|| panic!("{rooms}"));
+    assert_eq!(lobby["lastId"], reply["id"], "{rooms}");
+
+    // Resending a clientId on the other node is the stored message, not a new one.
+    let ada_b = Client::guest(&b, "ada").await;
+    ada_b.ok("room:join", json!({"room": "lobby"})).await;
+    let again = ada_b
+        .ok(
+            "message:send",
+            json!({"room": "lobby", "text": "hello 1", "clientId": "c1"}),
+        )
+        .await;
+    assert_eq!(again["message"], sent[1], "{again}");
+    drop(ada_b);
+
+    // Typing crosses nodes both ways.
+    bob.ok("typing", json!({"room": "lobby", "typing": true}))
+        .await;
+    let t = ada.event("typing").await;
+    assert_eq!(
+        t,
+        json!({"room": "lobby", "user": {"id": "guest:bob", "name": "bob"}, "typing": true})
+    );
+    ada.ok("typing", json!({"room": "lobby", "typing": false}))
+        .await;
+    let t = bob.event("typing").await;
+    assert_eq!(t["user"]["name"], "ada", "{t}");
+    assert_eq!(t["typing"], false, "{t}");
+
+    // Bob leaving on B is seen on A.
+    bob.ok("room:leave", json!({"room": "lobby"})).await;
+    ada.presence("lobby", &["ada"]).await;
+
+    assert!(metric(&a, "iolite_redis_published_total").await > 0);
+    assert!(metric(&b, "iolite_redis_received_total").await > 0);
+    assert_eq!(metric(&a, "iolite_redis_publish_failures_total").await, 0);
+
+    // Redis gone: with ready_requires_redis, both nodes say they are not ready, and
+    // still serve their own clients.
+    redis.kill();
+    wait_ready(&a, 503, "redis unavailable\n").await;
+    wait_ready(&b, 503, "redis unavailable\n").await;
+    assert_eq!(metric(&a, "iolite_redis_connected").await, 0);
+    let m = ada
+        .ok("message:send", json!({"room": "lobby", "text": "alone"}))
+        .await["message"]
+        .clone();
+    assert_eq!(ada.event("message").await, m);
+    assert_eq!(a.get("/healthz").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_node_without_its_database_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = server_common::run_to_end(
+        dir.path(),
+        &[],
+        &[
+            ("IOLITE_PORT", "0"),
+            ("IOLITE_STORE_KIND", "postgres"),
+            (
+                "IOLITE_STORE_URL",
+                "postgres://iolite:pg-secret@127.0.0.1:1/iolite",
+            ),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("store.url"), "{}", out.stderr);
+    assert!(out.stderr.contains("127.0.0.1:1"), "{}", out.stderr);
+    assert!(!out.stderr.contains("pg-secret"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn a_cluster_configuration_without_its_urls_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = server_common::run_to_end(dir.path(), &["--cluster-adapter", "redis"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cluster.redis_url (--redis-url, IOLITE_REDIS_URL)"),
+        "{}",
+        out.stderr
+    );
+    let out = server_common::run_to_end(dir.path(), &["--store-kind", "postgres"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("store.url (--store-url, IOLITE_STORE_URL)"),
+        "{}",
+        out.stderr
+    );
+}
