@@ -12,7 +12,7 @@ use std::task::Poll;
 use bytes::Bytes;
 use iolite_ws_proto::{Frame, OpCode, Role};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::shared::{Abort, Shared, State};
 
@@ -75,10 +75,15 @@ impl Timers {
     }
 }
 
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => sleep_until(d).await,
-        None => std::future::pending().await,
+/// Points the task's one timer at `next`. It is re-registered only when the deadline
+/// moved: a fresh `sleep_until` in each `select!` registered and dropped a timer entry for
+/// every message sent.
+fn arm(sleep: Pin<&mut Sleep>, armed: &mut Option<Instant>, next: Option<Instant>) {
+    if *armed != next {
+        if let Some(d) = next {
+            sleep.reset(d);
+        }
+        *armed = next;
     }
 }
 
@@ -91,6 +96,9 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
         close_deadline: None,
     };
     let mut close_written = false;
+    let sleep = sleep_until(Instant::now());
+    tokio::pin!(sleep);
+    let mut armed: Option<Instant> = None;
 
     let abort = loop {
         let (reader_done, peer_closed, closing) = timers.observe(&shared, &cfg);
@@ -110,13 +118,15 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
             // hold this task, its batch and its socket forever.
             let res = loop {
                 let closing_now = shared.lock().state == State::Closing;
+                arm(sleep.as_mut(), &mut armed, timers.next());
                 tokio::select! {
                     biased;
                     r = write_batch(&mut io, &batch, &shared, &mut pos) => break r.map_err(|_| Abort::Io),
                     _ = shared.writer_wake.notified() => {
                         timers.observe(&shared, &cfg);
                     }
-                    _ = sleep_until_opt(timers.next()) => {
+                    _ = &mut sleep, if armed.is_some() => {
+                        armed = None;
                         if let Some(why) = timers.fire(&shared, &cfg, closing_now) {
                             break Err(why);
                         }
@@ -157,10 +167,12 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
 
         // Idle: hold no queue storage while waiting; the next sender takes pooled storage.
         crate::pool::give_deque(std::mem::take(&mut batch));
+        arm(sleep.as_mut(), &mut armed, timers.next());
         tokio::select! {
             biased;
             _ = shared.writer_wake.notified() => {}
-            _ = sleep_until_opt(timers.next()) => {
+            _ = &mut sleep, if armed.is_some() => {
+                armed = None;
                 if let Some(why) = timers.fire(&shared, &cfg, closing) {
                     break Some(why);
                 }
