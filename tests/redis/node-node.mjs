@@ -2,7 +2,8 @@
 // cluster tests (crates/redis/tests/cluster.rs) over stdin/stdout.
 //
 // Environment: REDIS_URL (redis://127.0.0.1:PORT), PORT (0: any free port),
-// REQUESTS_TIMEOUT (ms, the adapter's requestsTimeout; default 5000).
+// REQUESTS_TIMEOUT (ms, the adapter's requestsTimeout; default 5000), ADAPTER (`streams`:
+// @socket.io/redis-streams-adapter instead), RECOVERY (set: connection state recovery on).
 //
 // Prints `listening on <port>` once the adapter is subscribed, then one JSON object per
 // line: `{"id": N, "ok": result}` / `{"id": N, "error": "..."}` answering command N, and
@@ -23,6 +24,7 @@ import { createServer } from "node:http";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
@@ -57,10 +59,16 @@ subClient.on("error", () => {});
 await Promise.all([pubClient.connect(), subClient.connect()]);
 
 const http = createServer();
+// ADAPTER=streams: @socket.io/redis-streams-adapter (one client), with connection state
+// recovery when RECOVERY is set.
 const io = new Server(http, {
-  adapter: createAdapter(pubClient, subClient, {
-    requestsTimeout: Number(process.env.REQUESTS_TIMEOUT || 5000),
-  }),
+  adapter:
+    process.env.ADAPTER === "streams"
+      ? createStreamsAdapter(pubClient)
+      : createAdapter(pubClient, subClient, {
+          requestsTimeout: Number(process.env.REQUESTS_TIMEOUT || 5000),
+        }),
+  ...(process.env.RECOVERY ? { connectionStateRecovery: { maxDisconnectionDuration: 60000 } } : {}),
 });
 
 io.on("connection", (socket) => {

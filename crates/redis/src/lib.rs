@@ -53,8 +53,9 @@
 //!
 //! # Not supported (yet)
 //!
-//! Connection state recovery across nodes (the pub/sub adapter does not store sessions, as
-//! in Node: use the streams adapter there), the sharded adapter (`SSUBSCRIBE`), a custom
+//! Connection state recovery across nodes with the pub/sub adapter (it does not store
+//! sessions, as in Node): use [`StreamsAdapter`] ([`streams`], compatible with Node's
+//! `@socket.io/redis-streams-adapter` 0.2.x) for that, the sharded adapter (`SSUBSCRIBE`), a custom
 //! `parser` option (notepack msgpack only), Redis Cluster, acks through the emitter (Node's
 //! has none either).
 
@@ -62,8 +63,10 @@ mod adapter;
 mod client;
 mod emitter;
 pub mod msgpack;
+pub mod streams;
 pub mod wire;
 
 pub use adapter::{AdapterOptions, RedisAdapter};
 pub use client::{RedisClient, RedisClientError, RedisOptions, RedisStats};
 pub use emitter::{BroadcastOperator, Emitter, EmitterError, Message, EMITTER_UID};
+pub use streams::{StreamsAdapter, StreamsClient, StreamsOptions};

@@ -127,7 +127,10 @@ fn ensure_node_modules() {
     DONE.get_or_init(|| {
         let dir = workspace().join("tests/redis");
         let modules = dir.join("node_modules/@socket.io");
-        if modules.join("redis-adapter").exists() && modules.join("redis-emitter").exists() {
+        if modules.join("redis-adapter").exists()
+            && modules.join("redis-emitter").exists()
+            && modules.join("redis-streams-adapter").exists()
+        {
             return;
         }
         let status = Command::new("npm")
@@ -153,9 +156,19 @@ pub struct NodePeer {
 
 impl NodePeer {
     pub async fn start(redis: &RedisServer, requests_timeout_ms: u64) -> Self {
+        Self::start_env(redis, requests_timeout_ms, &[]).await
+    }
+
+    /// [`NodePeer::start`] with more environment (`ADAPTER=streams`, `RECOVERY=1`).
+    pub async fn start_env(
+        redis: &RedisServer,
+        requests_timeout_ms: u64,
+        env: &[(&str, &str)],
+    ) -> Self {
         ensure_node_modules();
         let mut child = tokio::process::Command::new("node")
             .arg("tests/redis/node-node.mjs")
+            .envs(env.iter().copied())
             .current_dir(workspace())
             .env("REDIS_URL", format!("redis://127.0.0.1:{}", redis.port))
             .env("PORT", "0")
