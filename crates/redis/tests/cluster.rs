@@ -50,7 +50,10 @@ async fn broadcasts_rooms_except_and_local_cross_both_ways() {
     let redis = RedisServer::start();
     let mut node = NodePeer::start(&redis, 5000).await;
     let a = IoNode::start(&redis, "a").await;
-    cluster_of(2, &[&a], Some(&mut node)).await;
+    // Three iolite nodes and one Node.js node, clients spread over all four.
+    let b = IoNode::start(&redis, "b").await;
+    let c = IoNode::start(&redis, "c").await;
+    cluster_of(4, &[&a, &b, &c], Some(&mut node)).await;
 
     let a1 = client(&a.url(), "a1", &["r"]).await;
     let a2 = client(&a.url(), "a2", &["r", "muted"]).await;
@@ -58,7 +61,9 @@ async fn broadcasts_rooms_except_and_local_cross_both_ways() {
     let n1 = client(&node.url(), "n1", &["r"]).await;
     let n2 = client(&node.url(), "n2", &["r", "muted"]).await;
     let n3 = client(&node.url(), "n3", &[]).await;
-    let all = [&a1, &a2, &a3, &n1, &n2, &n3];
+    let b1 = client(&b.url(), "b1", &["r"]).await;
+    let c1 = client(&c.url(), "c1", &["r", "muted"]).await;
+    let all = [&a1, &a2, &a3, &n1, &n2, &n3, &b1, &c1];
 
     // Node to everyone, binary included.
     node.ok(
@@ -106,7 +111,8 @@ async fn broadcasts_rooms_except_and_local_cross_both_ways() {
     node.ok("emit", json!({"event": "m1", "args": []})).await;
     assert_eq!(expect(&a1, "r-node").await, vec![json!(1)]);
     assert_eq!(expect(&n1, "r-node").await, vec![json!(1)]);
-    for s in [&a1, &a2, &a3, &n1, &n2, &n3] {
+    assert_eq!(expect(&b1, "r-node").await, vec![json!(1)]);
+    for s in all {
         gets_marker_next(s, "m1").await;
     }
 
@@ -115,14 +121,15 @@ async fn broadcasts_rooms_except_and_local_cross_both_ways() {
     a.io.emit("m2", &()).unwrap();
     assert_eq!(expect(&a1, "r-io").await, vec![json!(2)]);
     assert_eq!(expect(&n1, "r-io").await, vec![json!(2)]);
-    for s in [&a1, &a2, &a3, &n1, &n2, &n3] {
+    assert_eq!(expect(&b1, "r-io").await, vec![json!(2)]);
+    for s in all {
         gets_marker_next(s, "m2").await;
     }
 
     // Two rooms go on the namespace channel.
     a.io.to("muted").to("nobody").emit("two-rooms", &3).unwrap();
     a.io.emit("m3", &()).unwrap();
-    for s in [&a2, &n2] {
+    for s in [&a2, &n2, &c1] {
         assert_eq!(expect(s, "two-rooms").await, vec![json!(3)]);
     }
     for s in all {
@@ -143,6 +150,9 @@ async fn broadcasts_rooms_except_and_local_cross_both_ways() {
     }
     for s in [&n1, &n2, &n3] {
         assert_eq!(expect(s, "local-node").await, vec![json!(5)]);
+        gets_marker_next(s, "m4").await;
+    }
+    for s in [&b1, &c1] {
         gets_marker_next(s, "m4").await;
     }
 
