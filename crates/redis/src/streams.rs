@@ -260,6 +260,8 @@ enum Job {
     },
     /// `SET key value PX ms`.
     Set { key: String, value: String, px: u64 },
+    /// Answers once every job queued before it has been written (or has failed).
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 struct Shared {
@@ -328,6 +330,16 @@ impl StreamsClient {
     ) -> impl Fn(LocalNamespace) -> Arc<dyn Adapter> + Send + Sync + 'static {
         let c = self.clone();
         move |local| Arc::new(StreamsAdapter::new(local, &c)) as Arc<dyn Adapter>
+    }
+
+    /// Waits until everything queued so far (broadcasts, and the sessions of sockets that
+    /// just disconnected) has been written to Redis or has failed. A server calls it after
+    /// closing its connections and before exiting, so recovery sessions are not lost.
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.shared.jobs.send(Job::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Stops reading the stream (the adapters' messages already queued are still written).
@@ -437,6 +449,9 @@ async fn writer(
                 if let Err(e) = s.query(&cmd).await {
                     tracing::warn!(error = %e, "iolite-redis: could not store a session");
                 }
+            }
+            Job::Flush(done) => {
+                let _ = done.send(());
             }
         }
     }

@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use iolite::SocketIo;
-use iolite_redis::{AdapterOptions, RedisClient};
+use iolite_redis::{AdapterOptions, RedisClient, StreamsClient, StreamsOptions};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -57,6 +57,8 @@ struct Shared {
     ready: Arc<AtomicBool>,
     /// The link to the other nodes, with `cluster.adapter = "redis"`.
     redis: Option<RedisClient>,
+    /// The link to the other nodes, with `cluster.adapter = "redis-streams"`.
+    streams: Option<StreamsClient>,
     /// `cluster.ready_requires_redis`.
     ready_requires_redis: bool,
 }
@@ -97,14 +99,8 @@ impl Server {
 
         let metrics = Metrics::new();
         let ready = Arc::new(AtomicBool::new(true));
-        let redis = match (config.cluster.adapter, &config.cluster.redis_url) {
-            (AdapterKind::Redis, Some(url)) => Some(
-                RedisClient::new(url)
-                    .context("invalid Redis URL (cluster.redis_url, IOLITE_REDIS_URL)")?,
-            ),
-            _ => None,
-        };
-        let io = build_io(&config, &metrics, &ready, &origins, redis.as_ref());
+        let cluster = Cluster::connect(&config)?;
+        let io = build_io(&config, &metrics, &ready, &origins, &cluster);
         let chat = install_chat(&io, &config, &metrics).await?;
         let shared = Shared {
             io: io.clone(),
@@ -115,7 +111,8 @@ impl Server {
             ),
             origins,
             ready,
-            redis,
+            redis: cluster.redis,
+            streams: cluster.streams,
             ready_requires_redis: config.cluster.ready_requires_redis,
         };
         let api = ApiState {
@@ -219,13 +216,29 @@ impl Server {
                     key = %c.cluster.key,
                     "cluster: Redis pub/sub adapter"
                 );
-                if c.store.kind == crate::store::StoreKind::Sqlite {
+            }
+            AdapterKind::RedisStreams => {
+                tracing::info!(
+                    redis = %crate::store::redact_url(c.cluster.redis_url.as_deref().unwrap_or("")),
+                    stream = %c.cluster.key,
+                    max_len = c.cluster.stream_max_len,
+                    "cluster: Redis streams adapter (connection state recovery across nodes)"
+                );
+                if c.socketio.recovery_seconds == 0 {
                     tracing::warn!(
-                        "cluster on Redis with a SQLite history: each node keeps its own \
-                         history (set store.kind = \"postgres\" so every node shows the same)"
+                        "cluster.adapter = \"redis-streams\" with socketio.recovery_seconds = 0: \
+                         no session is kept, so clients do not recover on another node"
                     );
                 }
             }
+        }
+        if c.cluster.adapter != AdapterKind::Memory
+            && c.store.kind == crate::store::StoreKind::Sqlite
+        {
+            tracing::warn!(
+                "cluster on Redis with a SQLite history: each node keeps its own \
+                 history (set store.kind = \"postgres\" so every node shows the same)"
+            );
         }
     }
 
@@ -311,7 +324,56 @@ impl Server {
         if let Some(redis) = &shared.redis {
             redis.close();
         }
+        if let Some(streams) = &shared.streams {
+            // The sessions of the sockets just closed go to Redis before the process exits,
+            // or no other node could recover them.
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(1));
+            if tokio::time::timeout(left, streams.flush()).await.is_err() {
+                tracing::warn!("Redis did not take every queued write before exit");
+            }
+            streams.close();
+        }
         Ok(())
+    }
+}
+
+/// The clients of the configured cluster adapter (none with `memory`).
+struct Cluster {
+    redis: Option<RedisClient>,
+    streams: Option<StreamsClient>,
+}
+
+impl Cluster {
+    /// Makes the client `cluster.adapter` asks for; it connects in the background, so a
+    /// node starts (and serves its own clients) while Redis is down.
+    fn connect(config: &Config) -> anyhow::Result<Self> {
+        let c = &config.cluster;
+        let url = c.redis_url.as_deref();
+        let context = "invalid Redis URL (cluster.redis_url, IOLITE_REDIS_URL)";
+        Ok(match (c.adapter, url) {
+            (AdapterKind::Redis, Some(url)) => Self {
+                redis: Some(RedisClient::new(url).context(context)?),
+                streams: None,
+            },
+            (AdapterKind::RedisStreams, Some(url)) => {
+                let options = StreamsOptions {
+                    stream_name: c.key.clone(),
+                    max_len: usize::try_from(c.stream_max_len).unwrap_or(usize::MAX),
+                    requests_timeout: Duration::from_millis(c.requests_timeout_ms),
+                    ..StreamsOptions::default()
+                };
+                Self {
+                    redis: None,
+                    streams: Some(StreamsClient::with_options(url, options).context(context)?),
+                }
+            }
+            _ => Self {
+                redis: None,
+                streams: None,
+            },
+        })
     }
 }
 
@@ -323,7 +385,7 @@ fn build_io(
     metrics: &Arc<Metrics>,
     ready: &Arc<AtomicBool>,
     origins: &Arc<OriginPolicy>,
-    redis: Option<&RedisClient>,
+    cluster: &Cluster,
 ) -> SocketIo {
     let mut c = iolite::Config::default();
     let s = &config.socketio;
@@ -339,13 +401,14 @@ fn build_io(
     let metrics = metrics.clone();
     let ready = ready.clone();
     let origins = origins.clone();
-    let builder = match redis {
-        Some(redis) => SocketIo::builder().adapter(redis.adapter_factory(AdapterOptions {
+    let builder = match (&cluster.redis, &cluster.streams) {
+        (Some(redis), _) => SocketIo::builder().adapter(redis.adapter_factory(AdapterOptions {
             key: config.cluster.key.clone(),
             requests_timeout: Duration::from_millis(config.cluster.requests_timeout_ms),
             ..AdapterOptions::default()
         })),
-        None => SocketIo::builder(),
+        (None, Some(streams)) => SocketIo::builder().adapter(streams.adapter_factory()),
+        (None, None) => SocketIo::builder(),
     };
     builder
         .config(c)

@@ -114,6 +114,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "IOLITE_READY_REQUIRES_REDIS",
     ),
     (
+        "cluster.stream_max_len",
+        "cluster-stream-max-len",
+        "IOLITE_CLUSTER_STREAM_MAX_LEN",
+    ),
+    (
         "chat.message_length",
         "chat-message-length",
         "IOLITE_CHAT_MESSAGE_LENGTH",
@@ -266,6 +271,11 @@ pub enum AdapterKind {
     /// Redis pub/sub (`cluster.redis_url`): broadcasts, presence and typing reach the
     /// clients of every node on the same Redis and `cluster.key`.
     Redis,
+    /// A Redis stream (`cluster.redis_url`, the stream `cluster.key`): as `Redis`, and a
+    /// client that reconnects to another node recovers its session and missed events.
+    #[serde(rename = "redis-streams")]
+    #[value(name = "redis-streams")]
+    RedisStreams,
 }
 
 impl AdapterKind {
@@ -274,6 +284,7 @@ impl AdapterKind {
         match self {
             Self::Memory => "memory",
             Self::Redis => "redis",
+            Self::RedisStreams => "redis-streams",
         }
     }
 }
@@ -282,20 +293,24 @@ impl AdapterKind {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cluster {
-    /// `memory` (one process, the default) or `redis`.
+    /// `memory` (one process, the default), `redis` or `redis-streams`.
     pub adapter: AdapterKind,
     /// The Redis server (`redis://host:6379/`, `redis://:password@host/0`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
-    /// The prefix of the Redis channels; nodes of one cluster share it (Node's
-    /// `@socket.io/redis-adapter` `key`).
+    /// The prefix of the Redis channels (Node's `@socket.io/redis-adapter` `key`), or with
+    /// `redis-streams` the stream's name (`streamName`); nodes of one cluster share it.
     pub key: String,
     /// How long a request to the other nodes (the members of a room, for presence) waits
     /// for their answers, in milliseconds.
     pub requests_timeout_ms: u64,
     /// Whether `/readyz` answers 503 while the link to Redis is down, so a load balancer
-    /// sends new clients to the nodes that are still part of the cluster.
+    /// sends new clients to the nodes that are still part of the cluster. Pub/sub adapter
+    /// only: the streams adapter does not report its link's state.
     pub ready_requires_redis: bool,
+    /// With `redis-streams`, the stream is trimmed to about this many entries (`maxLen`): a
+    /// client recovers only while the last event it saw is still in it.
+    pub stream_max_len: u64,
 }
 
 impl Default for Cluster {
@@ -306,9 +321,15 @@ impl Default for Cluster {
             key: "socket.io".into(),
             requests_timeout_ms: 5_000,
             ready_requires_redis: false,
+            stream_max_len: DEFAULT_STREAM_MAX_LEN,
         }
     }
 }
+
+/// Node's `@socket.io/redis-streams-adapter` `maxLen`.
+const DEFAULT_STREAM_MAX_LEN: u64 = 10_000;
+/// Far more than a recovery window needs; guards against a typo filling Redis's memory.
+const MAX_STREAM_MAX_LEN: u64 = 100_000_000;
 
 /// `[limits]`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -568,7 +589,8 @@ pub struct Cli {
     )]
     pub store_url: Option<String>,
 
-    /// How nodes of a cluster reach each other: memory (one process) or redis [default: memory].
+    /// How nodes of a cluster reach each other: memory (one process), redis (pub/sub) or
+    /// redis-streams (with recovery across nodes) [default: memory].
     #[arg(
         long,
         env = "IOLITE_CLUSTER_ADAPTER",
@@ -576,7 +598,7 @@ pub struct Cli {
         help_heading = "Cluster"
     )]
     pub cluster_adapter: Option<AdapterKind>,
-    /// Redis URL (redis://host:6379/), for --cluster-adapter redis.
+    /// Redis URL (redis://host:6379/), for --cluster-adapter redis or redis-streams.
     #[arg(
         long,
         env = "IOLITE_REDIS_URL",
@@ -585,7 +607,8 @@ pub struct Cli {
         help_heading = "Cluster"
     )]
     pub redis_url: Option<String>,
-    /// Prefix of the Redis channels, shared by the nodes of a cluster [default: socket.io].
+    /// Prefix of the Redis channels (redis-streams: the stream's name), shared by the nodes
+    /// of a cluster [default: socket.io].
     #[arg(
         long,
         env = "IOLITE_CLUSTER_KEY",
@@ -601,7 +624,7 @@ pub struct Cli {
         help_heading = "Cluster"
     )]
     pub cluster_requests_timeout_ms: Option<u64>,
-    /// /readyz answers 503 while Redis is unreachable [default: false].
+    /// /readyz answers 503 while Redis is unreachable; redis adapter only [default: false].
     #[arg(
         long,
         env = "IOLITE_READY_REQUIRES_REDIS",
@@ -612,6 +635,14 @@ pub struct Cli {
         help_heading = "Cluster"
     )]
     pub ready_requires_redis: Option<bool>,
+    /// redis-streams: the stream is trimmed to about this many entries [default: 10000].
+    #[arg(
+        long,
+        env = "IOLITE_CLUSTER_STREAM_MAX_LEN",
+        value_name = "N",
+        help_heading = "Cluster"
+    )]
+    pub cluster_stream_max_len: Option<u64>,
 
     /// Longest chat message, in characters [default: 2000].
     #[arg(
@@ -796,6 +827,7 @@ impl Cli {
             &mut c.cluster.ready_requires_redis,
             &self.ready_requires_redis,
         );
+        set(&mut c.cluster.stream_max_len, &self.cluster_stream_max_len);
         set(&mut c.chat.message_length, &self.chat_message_length);
         set(&mut c.chat.rooms_per_socket, &self.chat_rooms_per_socket);
         set(&mut c.chat.history_page, &self.chat_history_page);
@@ -1019,18 +1051,41 @@ impl Config {
                     ));
                 }
             }
-            AdapterKind::Redis => {
+            AdapterKind::Redis | AdapterKind::RedisStreams => {
                 let Some(url) = c.redis_url.as_deref().filter(|u| !u.trim().is_empty()) else {
                     return Err(invalid(
                         "cluster.redis_url",
-                        "cluster.adapter is \"redis\": set the Redis URL, e.g. redis://127.0.0.1:6379/",
+                        format!(
+                            "cluster.adapter is \"{}\": set the Redis URL, e.g. redis://127.0.0.1:6379/",
+                            c.adapter.as_str()
+                        ),
                     ));
                 };
+                // Only parses the URL (the same parser the streams client uses); connects
+                // to nothing.
                 iolite_redis::RedisClient::new(url).map_err(|e| {
                     invalid("cluster.redis_url", format!("{}: {e}", redact_url(url)))
                 })?;
+                if c.adapter == AdapterKind::RedisStreams && c.ready_requires_redis {
+                    return Err(invalid(
+                        "cluster.ready_requires_redis",
+                        "is for cluster.adapter = \"redis\" only: the \"redis-streams\" adapter does not report whether its link to Redis is up; set it to false",
+                    ));
+                }
             }
         }
+        if c.adapter != AdapterKind::RedisStreams && c.stream_max_len != DEFAULT_STREAM_MAX_LEN {
+            return Err(invalid(
+                "cluster.stream_max_len",
+                "needs cluster.adapter = \"redis-streams\"",
+            ));
+        }
+        positive("cluster.stream_max_len", c.stream_max_len)?;
+        at_most(
+            "cluster.stream_max_len",
+            c.stream_max_len,
+            MAX_STREAM_MAX_LEN,
+        )?;
         if c.key.is_empty() {
             return Err(invalid("cluster.key", "must not be empty"));
         }
@@ -1097,6 +1152,7 @@ impl Config {
         }
         cluster.insert("key".into(), cl.key.clone().into());
         cluster.insert("requests_timeout_ms".into(), int(cl.requests_timeout_ms));
+        cluster.insert("stream_max_len".into(), int(cl.stream_max_len));
         cluster.insert(
             "ready_requires_redis".into(),
             cl.ready_requires_redis.into(),
@@ -1321,6 +1377,56 @@ mod tests {
             field_of("[cluster]\nrequests_timeout_ms = 0"),
             "cluster.requests_timeout_ms"
         );
+        assert_eq!(
+            field_of("[cluster]\nadapter = \"redis-streams\""),
+            "cluster.redis_url"
+        );
+        assert!(field_msg("[cluster]\nadapter = \"redis-streams\"").contains("\"redis-streams\""));
+        assert_eq!(
+            field_of(
+                "[cluster]\nadapter = \"redis-streams\"\nredis_url = \"redis://h/\"\n\
+                 ready_requires_redis = true"
+            ),
+            "cluster.ready_requires_redis"
+        );
+        let e = field_msg(
+            "[cluster]\nadapter = \"redis-streams\"\nredis_url = \"redis://h/\"\n\
+             ready_requires_redis = true",
+        );
+        assert!(e.contains("\"redis\" only"), "{e}");
+        assert_eq!(
+            field_of(
+                "[cluster]\nadapter = \"redis\"\nredis_url = \"redis://h/\"\nstream_max_len = 5"
+            ),
+            "cluster.stream_max_len"
+        );
+        assert_eq!(
+            field_of(
+                "[cluster]\nadapter = \"redis-streams\"\nredis_url = \"redis://h/\"\nstream_max_len = 0"
+            ),
+            "cluster.stream_max_len"
+        );
+        assert_eq!(
+            field_of(
+                "[cluster]\nadapter = \"redis-streams\"\nredis_url = \"redis://h/\"\n\
+                 stream_max_len = 100000001"
+            ),
+            "cluster.stream_max_len"
+        );
+        let e = Config::from_toml("[cluster]\nadapter = \"redis_streams\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("redis_streams"), "{e}");
+        let streams = Config::from_toml(
+            "[cluster]\nadapter = \"redis-streams\"\nredis_url = \"redis://h/\"\n\
+             key = \"chat-stream\"\nstream_max_len = 500",
+        )
+        .unwrap();
+        streams.validate().unwrap();
+        assert_eq!(streams.cluster.adapter, AdapterKind::RedisStreams);
+        assert_eq!(streams.cluster.stream_max_len, 500);
+        let back = Config::from_toml(&streams.to_toml()).unwrap();
+        assert_eq!(back.cluster, streams.cluster);
         let e = Config::from_toml("[store]\nkind = \"mysql\"")
             .unwrap_err()
             .to_string();
@@ -1368,6 +1474,18 @@ mod tests {
         let cli = Cli::try_parse_from(["iolite", "--ready-requires-redis", "false"]).unwrap();
         cli.apply(&mut c);
         assert!(!c.cluster.ready_requires_redis);
+        let cli = Cli::try_parse_from([
+            "iolite",
+            "--cluster-adapter",
+            "redis-streams",
+            "--cluster-stream-max-len",
+            "2500",
+        ])
+        .unwrap();
+        cli.apply(&mut c);
+        assert_eq!(c.cluster.adapter, AdapterKind::RedisStreams);
+        assert_eq!(c.cluster.stream_max_len, 2500);
+        c.validate().unwrap();
     }
 
     #[test]

@@ -1,18 +1,21 @@
 //! The chat in a cluster: two real `iolite` processes sharing a `redis-server` of the
-//! test's own (the pub/sub adapter) and a fresh PostgreSQL database (the history), with a
-//! real Socket.IO client on each. Presence, messages, history, `room:sync` and typing
-//! agree across the nodes; `/readyz` and `/metrics` follow the Redis link.
+//! test's own (the pub/sub adapter, or the streams adapter) and a fresh PostgreSQL database
+//! (the history), with a real Socket.IO client on each. Presence, messages, history,
+//! `room:sync` and typing agree across the nodes; `/readyz` and `/metrics` follow the Redis
+//! link; with the streams adapter a client whose node went away recovers its session on
+//! the other node, with every event it missed.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failure is the test failing
 
 mod pg_common;
 mod server_common;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use iolite_client::{Socket, Transport};
+use iolite_client::{DisconnectReason, Lifecycle, Manager, Socket, Transport};
 use pg_common::TestDb;
 use serde_json::{json, Value};
 use server_common::{within, Server};
@@ -98,6 +101,74 @@ fn node(db: &TestDb, redis: &Redis) -> Server {
     )
 }
 
+/// A node of a cluster on the streams adapter (recovery on, as by default).
+fn streams_node(db: &TestDb, redis: &Redis) -> Server {
+    let redis_url = redis.url();
+    Server::start_with(
+        &[],
+        &[
+            ("IOLITE_STORE_KIND", "postgres"),
+            ("IOLITE_STORE_URL", &db.url),
+            ("IOLITE_CLUSTER_ADAPTER", "redis-streams"),
+            ("IOLITE_REDIS_URL", &redis_url),
+            ("IOLITE_CLUSTER_KEY", "iolite-test-stream"),
+            ("IOLITE_CLUSTER_STREAM_MAX_LEN", "1000"),
+            ("IOLITE_CLUSTER_REQUESTS_TIMEOUT_MS", "2000"),
+            ("IOLITE_CHAT_EVENTS_PER_SECOND", "1000"),
+        ],
+    )
+}
+
+/// A TCP proxy in front of the nodes, standing in for a load balancer: new connections go
+/// to the current target, or are closed at once while there is none (no node to send
+/// them to).
+struct Proxy {
+    addr: SocketAddr,
+    target: Arc<Mutex<Option<SocketAddr>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = Arc::new(Mutex::new(Some(target)));
+        let t = target.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                let to = *t.lock().unwrap();
+                let Some(to) = to else {
+                    drop(inbound);
+                    continue;
+                };
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self { addr, target, task }
+    }
+
+    fn point_to(&self, target: Option<SocketAddr>) {
+        *self.target.lock().unwrap() = target;
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Waits until `/readyz` answers `status` with `body`.
 async fn wait_ready(server: &Server, status: u16, body: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -167,6 +238,47 @@ impl Client {
             }
             self.pending.push((e.name, v));
         }
+    }
+
+    /// A guest on a manager of its own that reconnects quickly (the server's recovery is
+    /// on, so the client offers its session back when it reconnects).
+    async fn reconnecting_guest(url: &str, name: &str) -> Self {
+        let manager = Manager::builder(url)
+            .transports([Transport::WebSocket])
+            .reconnection(true)
+            .reconnection_delay(Duration::from_millis(100))
+            .reconnection_delay_max(Duration::from_millis(300))
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let socket = within(manager.socket("/").auth(json!({ "name": name })).connect())
+            .await
+            .unwrap();
+        let mut c = Self {
+            socket,
+            pending: Vec::new(),
+        };
+        let hello = c.event("hello").await;
+        assert_eq!(hello["user"]["name"], name, "{hello}");
+        c
+    }
+
+    /// The next lifecycle change (the first is the first connection's `Connect`).
+    async fn lifecycle(&self) -> Lifecycle {
+        within(self.socket.next_lifecycle()).await
+    }
+
+    /// The `message` events received and buffered so far, without waiting.
+    fn buffered_messages(&mut self) -> Vec<Value> {
+        while let Some(e) = self.socket.try_next_event() {
+            let v = e.args.arg::<Value>(0).unwrap_or(Value::Null);
+            self.pending.push((e.name, v));
+        }
+        let (messages, rest) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(n, _)| n == "message");
+        self.pending = rest;
+        messages.into_iter().map(|(_, v)| v).collect()
     }
 
     /// The next `presence` of `room` whose members are `names` (earlier ones, sent while
@@ -365,4 +477,240 @@ async fn a_cluster_configuration_without_its_urls_is_refused() {
         "{}",
         out.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_adapter_shares_presence_and_messages() {
+    let redis = Redis::start().await;
+    let db = TestDb::create().await;
+    let a = streams_node(&db, &redis);
+    let b = streams_node(&db, &redis);
+    wait_ready(&a, 200, "ready\n").await;
+    wait_ready(&b, 200, "ready\n").await;
+    assert!(a.log().contains("Redis streams adapter"), "{}", a.log());
+
+    let mut ada = Client::guest(&a, "ada").await;
+    let mut bob = Client::guest(&b, "bob").await;
+    let joined = ada.ok("room:join", json!({"room": "lobby"})).await;
+    assert_eq!(member_names(&joined), ["ada"]);
+    let joined = bob.ok("room:join", json!({"room": "lobby"})).await;
+    assert_eq!(member_names(&joined), ["ada", "bob"], "{joined}");
+    ada.presence("lobby", &["ada", "bob"]).await;
+    bob.presence("lobby", &["ada", "bob"]).await;
+
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let m = ada
+            .ok(
+                "message:send",
+                json!({"room": "lobby", "text": format!("hello {i}")}),
+            )
+            .await["message"]
+            .clone();
+        sent.push(m);
+    }
+    let reply = bob
+        .ok("message:send", json!({"room": "lobby", "text": "hi ada"}))
+        .await["message"]
+        .clone();
+    for m in &sent {
+        assert_eq!(
+            &bob.event("message").await,
+            m,
+            "B's client gets A's messages"
+        );
+    }
+    assert_eq!(bob.event("message").await, reply);
+    for m in &sent {
+        assert_eq!(&ada.event("message").await, m, "the sender gets its own");
+    }
+    assert_eq!(
+        ada.event("message").await,
+        reply,
+        "A's client gets B's reply"
+    );
+
+    // Typing and leaving cross nodes too.
+    bob.ok("typing", json!({"room": "lobby", "typing": true}))
+        .await;
+    let t = ada.event("typing").await;
+    assert_eq!(t["user"]["name"], "bob", "{t}");
+    bob.ok("room:leave", json!({"room": "lobby"})).await;
+    ada.presence("lobby", &["ada"]).await;
+
+    // The messages went through the test's stream, not pub/sub channels.
+    let len = redis_cli(&redis, &["XLEN", "iolite-test-stream"]);
+    assert!(len.trim().parse::<u64>().unwrap() > 4, "XLEN {len}");
+}
+
+/// Runs `redis-cli` against the test's Redis and returns what it printed.
+fn redis_cli(redis: &Redis, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run redis-cli ({e})"));
+    assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_adapter_recovers_a_client_on_another_node_with_what_it_missed() {
+    let redis = Redis::start().await;
+    let db = TestDb::create().await;
+    let mut a = streams_node(&db, &redis);
+    let b = streams_node(&db, &redis);
+    wait_ready(&a, 200, "ready\n").await;
+    wait_ready(&b, 200, "ready\n").await;
+    let proxy = Proxy::start(a.addr).await;
+
+    let mut ada = Client::reconnecting_guest(&proxy.url(), "ada").await;
+    assert!(matches!(
+        ada.lifecycle().await,
+        Lifecycle::Connect { recovered: false }
+    ));
+    let bob = Client::guest(&b, "bob").await;
+    ada.ok("room:join", json!({"room": "lobby"})).await;
+    bob.ok("room:join", json!({"room": "lobby"})).await;
+    ada.presence("lobby", &["ada", "bob"]).await;
+    let before = bob
+        .ok("message:send", json!({"room": "lobby", "text": "before"}))
+        .await["message"]
+        .clone();
+    assert_eq!(ada.event("message").await, before);
+    let ada_id = ada.socket.id().unwrap();
+
+    // Node A goes away (SIGTERM: it closes its clients, storing their sessions in Redis),
+    // and for a while the load balancer has nowhere to send the client.
+    proxy.point_to(None);
+    a.term();
+    assert!(
+        a.wait_exit(Duration::from_secs(15)).await.is_some(),
+        "node A did not exit\n{}",
+        a.log()
+    );
+    match ada.lifecycle().await {
+        Lifecycle::Disconnect(r) => assert_eq!(r, DisconnectReason::TransportClose),
+        other => panic!("{other:?}"),
+    }
+    let mut missed = Vec::new();
+    for i in 0..5 {
+        let m = bob
+            .ok(
+                "message:send",
+                json!({"room": "lobby", "text": format!("missed {i}")}),
+            )
+            .await["message"]
+            .clone();
+        missed.push(m);
+    }
+    assert!(!ada.socket.connected());
+
+    // The client reaches node B and gets its session back with every missed message once,
+    // in order, then live ones.
+    proxy.point_to(Some(b.addr));
+    loop {
+        match ada.lifecycle().await {
+            Lifecycle::Connect { recovered } => {
+                assert!(recovered, "not recovered\nB:\n{}", b.log());
+                break;
+            }
+            Lifecycle::ConnectError(_) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(ada.socket.recovered());
+    assert_eq!(ada.socket.id().unwrap(), ada_id, "the same session");
+    for m in &missed {
+        assert_eq!(&ada.event("message").await, m, "missed messages in order");
+    }
+    let after = bob
+        .ok("message:send", json!({"room": "lobby", "text": "after"}))
+        .await["message"]
+        .clone();
+    assert_eq!(ada.event("message").await, after, "nothing twice before it");
+    // Still in the room on B: its own messages come back too.
+    let own = ada
+        .ok("message:send", json!({"room": "lobby", "text": "back"}))
+        .await["message"]
+        .clone();
+    assert_eq!(ada.event("message").await, own);
+    // Room for a duplicate to show up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        ada.buffered_messages(),
+        Vec::<Value>::new(),
+        "no duplicates"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_adapter_a_killed_node_leaves_no_session_so_the_client_catches_up_with_sync() {
+    let redis = Redis::start().await;
+    let db = TestDb::create().await;
+    let a = streams_node(&db, &redis);
+    let b = streams_node(&db, &redis);
+    wait_ready(&a, 200, "ready\n").await;
+    wait_ready(&b, 200, "ready\n").await;
+    let proxy = Proxy::start(a.addr).await;
+
+    let mut ada = Client::reconnecting_guest(&proxy.url(), "ada").await;
+    let bob = Client::guest(&b, "bob").await;
+    ada.ok("room:join", json!({"room": "lobby"})).await;
+    bob.ok("room:join", json!({"room": "lobby"})).await;
+    let before = bob
+        .ok("message:send", json!({"room": "lobby", "text": "before"}))
+        .await["message"]
+        .clone();
+    assert_eq!(ada.event("message").await, before);
+    let ada_id = ada.socket.id().unwrap();
+
+    // SIGKILL (dropping the server kills it): the session lived only in node A's memory,
+    // as in Node, where a session is stored when its socket closes on a live node.
+    proxy.point_to(None);
+    drop(a);
+    loop {
+        if let Lifecycle::Disconnect(_) = ada.lifecycle().await {
+            break;
+        }
+    }
+    let missed = bob
+        .ok("message:send", json!({"room": "lobby", "text": "missed"}))
+        .await["message"]
+        .clone();
+    proxy.point_to(Some(b.addr));
+    loop {
+        match ada.lifecycle().await {
+            Lifecycle::Connect { recovered } => {
+                assert!(!recovered, "nothing to recover from a killed node");
+                break;
+            }
+            Lifecycle::ConnectError(_) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_ne!(ada.socket.id().unwrap(), ada_id, "a new session");
+    // The chat's own catch-up still misses nothing. Until B forgets the killed node (10 s
+    // without its heartbeat) a room's members cannot be listed: B waits for A's answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ack = ada
+            .socket
+            .emit_with_ack("room:join", &(json!({"room": "lobby"}),))
+            .unwrap();
+        let a = within(ack).await.unwrap().arg::<Value>(0).unwrap();
+        if a["ok"] == true {
+            assert_eq!(member_names(&a), ["ada", "bob"], "{a}");
+            break;
+        }
+        assert_eq!(a["error"]["code"], "internal", "{a}");
+        assert!(tokio::time::Instant::now() < deadline, "{a}");
+    }
+    let sync = ada
+        .ok(
+            "room:sync",
+            json!({"room": "lobby", "after": before["id"].clone()}),
+        )
+        .await;
+    assert_eq!(sync["messages"], json!([missed]), "{sync}");
 }
