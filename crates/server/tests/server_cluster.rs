@@ -691,21 +691,15 @@ async fn streams_adapter_a_killed_node_leaves_no_session_so_the_client_catches_u
     }
     assert_ne!(ada.socket.id().unwrap(), ada_id, "a new session");
     // The chat's own catch-up still misses nothing. Until B forgets the killed node (10 s
-    // without its heartbeat) a room's members cannot be listed: B waits for A's answer.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let ack = ada
-            .socket
-            .emit_with_ack("room:join", &(json!({"room": "lobby"}),))
-            .unwrap();
-        let a = within(ack).await.unwrap().arg::<Value>(0).unwrap();
-        if a["ok"] == true {
-            assert_eq!(member_names(&a), ["ada", "bob"], "{a}");
-            break;
-        }
-        assert_eq!(a["error"]["code"], "internal", "{a}");
-        assert!(tokio::time::Instant::now() < deadline, "{a}");
-    }
+    // without its heartbeat) the cluster cannot list a room's members (B waits for A's
+    // answer); the join still succeeds, with the members on B (ada and bob are both there).
+    let ack = ada
+        .socket
+        .emit_with_ack("room:join", &(json!({"room": "lobby"}),))
+        .unwrap();
+    let a = within(ack).await.unwrap().arg::<Value>(0).unwrap();
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(member_names(&a), ["ada", "bob"], "{a}");
     let sync = ada
         .ok(
             "room:sync",

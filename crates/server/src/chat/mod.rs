@@ -885,14 +885,23 @@ impl Chat {
 
 /// The user of each socket in the room, on every node.
 async fn room_users(ns: &Namespace, room: &str) -> Result<Vec<User>, ChatError> {
-    let sockets = ns.to(room.to_owned()).fetch_sockets().await.map_err(|e| {
-        tracing::error!(room, error = %e, "fetch_sockets");
-        ChatError::new("internal", "cannot list the room's members")
-    })?;
-    Ok(sockets
-        .iter()
-        .filter_map(|s| s.data::<SocketData>().ok().map(|d| d.user))
-        .collect())
+    match ns.to(room.to_owned()).fetch_sockets().await {
+        Ok(sockets) => Ok(sockets
+            .iter()
+            .filter_map(|s| s.data::<SocketData>().ok().map(|d| d.user))
+            .collect()),
+        Err(e) => {
+            // The cluster did not answer (Redis down, a node that just died and is still
+            // counted): this node's members are better than refusing the join.
+            tracing::warn!(room, error = %e, "presence from this node only");
+            Ok(ns
+                .to(room.to_owned())
+                .sockets()
+                .iter()
+                .filter_map(|s| s.data::<SocketData>().ok().map(|d| d.user))
+                .collect())
+        }
+    }
 }
 
 /// The distinct users, by name then id.
