@@ -162,6 +162,39 @@ impl<D> std::fmt::Debug for Socket<D> {
     }
 }
 
+/// A copy of a request head that owns its bytes. hyper hands out the URI and header values
+/// as slices of its 8 KiB read buffer, so keeping them as they are would keep that whole
+/// buffer alive for the life of the session (most of an idle session's memory).
+fn compact(mut parts: http::request::Parts) -> http::request::Parts {
+    let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
+    let mut last = None;
+    for (name, value) in std::mem::take(&mut parts.headers) {
+        // `into_iter` names a header once for all its values.
+        if let Some(name) = name {
+            last = Some(name);
+        }
+        let Some(name) = &last else { continue };
+        let sensitive = value.is_sensitive();
+        let mut copy =
+            http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(value.as_bytes()))
+                .unwrap_or(value);
+        copy.set_sensitive(sensitive);
+        headers.append(name.clone(), copy);
+    }
+    parts.headers = headers;
+    if let Some(pq) = parts.uri.path_and_query() {
+        let owned = bytes::Bytes::copy_from_slice(pq.as_str().as_bytes());
+        if let Ok(pq) = http::uri::PathAndQuery::from_maybe_shared(owned) {
+            let mut uri = parts.uri.clone().into_parts();
+            uri.path_and_query = Some(pq);
+            if let Ok(u) = http::Uri::from_parts(uri) {
+                parts.uri = u;
+            }
+        }
+    }
+    parts
+}
+
 const PING: Utf8Bytes = Utf8Bytes::from_static("2");
 const NOOP: Utf8Bytes = Utf8Bytes::from_static("6");
 const CLOSE: Utf8Bytes = Utf8Bytes::from_static("1");
@@ -177,7 +210,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
         let next_ping = Instant::now() + core.ping_interval();
         Self {
             sid,
-            request,
+            request: compact(request),
             state: Mutex::new(State {
                 conn,
                 queue: VecDeque::new(),
@@ -541,5 +574,53 @@ fn ws_error<T>(e: iolite_ws::SendError<T>) -> SendError {
     match e {
         iolite_ws::SendError::Closed(_) => SendError::Closed,
         iolite_ws::SendError::QueueFull(_) => SendError::QueueFull,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+    use bytes::Bytes;
+    use http::{HeaderValue, Request, Uri};
+
+    #[test]
+    fn a_kept_request_head_does_not_point_into_the_read_buffer() {
+        // As hyper does: the URI and the header values are slices of one read buffer.
+        let mut raw = b"/socket.io/?EIO=4&transport=websocketabc123tokenhttp://a.example".to_vec();
+        raw.resize(8192, 0);
+        let buf = Bytes::from(raw);
+        let span = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
+        let mut req = Request::new(());
+        *req.uri_mut() = Uri::from_maybe_shared(buf.slice(0..37)).unwrap();
+        let h = req.headers_mut();
+        h.append(
+            "x-a",
+            HeaderValue::from_maybe_shared(buf.slice(37..43)).unwrap(),
+        );
+        h.append(
+            "x-a",
+            HeaderValue::from_maybe_shared(buf.slice(43..48)).unwrap(),
+        );
+        let mut secret = HeaderValue::from_maybe_shared(buf.slice(43..48)).unwrap();
+        secret.set_sensitive(true);
+        h.insert("authorization", secret);
+        h.insert(
+            "origin",
+            HeaderValue::from_maybe_shared(buf.slice(48..64)).unwrap(),
+        );
+        let (parts, ()) = req.into_parts();
+        assert!(span.contains(&(parts.uri.path().as_ptr() as usize)));
+
+        let parts = compact(parts);
+        assert_eq!(parts.uri, "/socket.io/?EIO=4&transport=websocket");
+        assert!(!span.contains(&(parts.uri.path().as_ptr() as usize)));
+        let a: Vec<_> = parts.headers.get_all("x-a").iter().collect();
+        assert_eq!(a, ["abc123", "token"]);
+        assert_eq!(parts.headers["origin"], "http://a.example");
+        assert!(parts.headers["authorization"].is_sensitive());
+        assert_eq!(parts.headers.len(), 4);
+        for v in parts.headers.values() {
+            assert!(!span.contains(&(v.as_bytes().as_ptr() as usize)));
+        }
     }
 }

@@ -57,7 +57,9 @@ pub(crate) fn handshake<H: Handler, B>(
         )));
         inner2.sessions.insert(sid, socket.clone());
         inner2.handler.on_open(&socket);
-        drive(socket, rx).await;
+        // Its own task: this one's state (the request head, the upgrade) is freed now
+        // instead of being carried for the whole session.
+        tokio::spawn(drive(socket, rx));
     });
     let mut r = switching(resp);
     set_cookie(inner, &sid, r.headers_mut());
@@ -112,7 +114,9 @@ pub(crate) fn upgrade<H: Handler, B>(
             }
         };
         match tokio::time::timeout(timeout, probe).await {
-            Ok(true) => drive(socket, rx).await,
+            Ok(true) => {
+                tokio::spawn(drive(socket, rx));
+            }
             _ => {
                 socket.lock().upgrading = false;
                 let _ = tx.close(iolite_ws::CloseCode::NORMAL, "");
@@ -123,51 +127,60 @@ pub(crate) fn upgrade<H: Handler, B>(
 }
 
 /// Reads the session's frames in order and keeps its heartbeat, until it closes.
-pub(crate) async fn drive<D, R>(socket: Arc<Socket<D>>, mut rx: Receiver<R>)
+///
+/// A plain `fn` returning an `async move` block: an `async fn` would keep a second copy of
+/// its arguments (the receiver is 272 bytes) in its state for the life of the session.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn drive<D, R>(
+    socket: Arc<Socket<D>>,
+    mut rx: Receiver<R>,
+) -> impl std::future::Future<Output = ()> + Send
 where
     D: Send + Sync + 'static,
-    R: AsyncRead + Unpin,
+    R: AsyncRead + Unpin + Send,
 {
-    let first = match socket.tick(true) {
-        Tick::Wait(t) => t,
-        Tick::Stop => return,
-    };
-    let sleep = tokio::time::sleep_until(first);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            biased;
-            msg = rx.recv() => match msg {
-                Some(Ok(Message::Text(t))) => match Packet::decode_text(t) {
-                    Ok(p) => socket.on_packet(p),
-                    Err(_) => {
-                        socket.shutdown(CloseReason::ParseError, false);
+    async move {
+        let first = match socket.tick(true) {
+            Tick::Wait(t) => t,
+            Tick::Stop => return,
+        };
+        let sleep = tokio::time::sleep_until(first);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                biased;
+                msg = rx.recv() => match msg {
+                    Some(Ok(Message::Text(t))) => match Packet::decode_text(t) {
+                        Ok(p) => socket.on_packet(p),
+                        Err(_) => {
+                            socket.shutdown(CloseReason::ParseError, false);
+                            return;
+                        }
+                    },
+                    Some(Ok(Message::Binary(b))) => socket.on_packet(Packet::decode_binary(b)),
+                    Some(Ok(Message::Close(_))) | None => {
+                        socket.shutdown(CloseReason::TransportClose, false);
+                        return;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(WsError::AbnormalClosure | WsError::Io(_))) => {
+                        socket.shutdown(CloseReason::TransportClose, false);
+                        return;
+                    }
+                    Some(Err(_)) => {
+                        socket.shutdown(CloseReason::TransportError, false);
                         return;
                     }
                 },
-                Some(Ok(Message::Binary(b))) => socket.on_packet(Packet::decode_binary(b)),
-                Some(Ok(Message::Close(_))) | None => {
-                    socket.shutdown(CloseReason::TransportClose, false);
-                    return;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(WsError::AbnormalClosure | WsError::Io(_))) => {
-                    socket.shutdown(CloseReason::TransportClose, false);
-                    return;
-                }
-                Some(Err(_)) => {
-                    socket.shutdown(CloseReason::TransportError, false);
-                    return;
-                }
-            },
-            _ = &mut sleep => match socket.tick(true) {
-                Tick::Wait(t) => sleep.as_mut().reset(t),
-                Tick::Stop => return,
-            },
-            _ = socket.driver_wake.notified() => match socket.tick(true) {
-                Tick::Wait(t) => sleep.as_mut().reset(t),
-                Tick::Stop => return,
-            },
+                _ = &mut sleep => match socket.tick(true) {
+                    Tick::Wait(t) => sleep.as_mut().reset(t),
+                    Tick::Stop => return,
+                },
+                _ = socket.driver_wake.notified() => match socket.tick(true) {
+                    Tick::Wait(t) => sleep.as_mut().reset(t),
+                    Tick::Stop => return,
+                },
+            }
         }
     }
 }
