@@ -71,7 +71,7 @@ impl NsInner {
                 nsp: name,
                 io,
                 sockets: (0..SHARDS).map(|_| RwLock::default()).collect(),
-                rooms: RoomIndex::new(),
+                rooms: RoomIndex::new(adapter.clone()),
                 connect: RwLock::default(),
                 middlewares: RwLock::default(),
                 adapter,

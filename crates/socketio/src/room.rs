@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use iolite_engine::Sid;
 
-use crate::adapter::BroadcastOptions;
+use crate::adapter::{Adapter, BroadcastOptions};
 use crate::sync::{read, write};
 
 /// A room name.
@@ -22,14 +22,17 @@ pub(crate) struct RoomIndex {
     hasher: std::collections::hash_map::RandomState,
     rooms: Box<[RoomShard]>,
     sockets: Box<[SocketShard]>,
+    /// Told when a room is created or deleted ([`Adapter::room_changed`]).
+    adapter: Arc<dyn Adapter>,
 }
 
 impl RoomIndex {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(adapter: Arc<dyn Adapter>) -> Self {
         Self {
             hasher: Default::default(),
             rooms: (0..SHARDS).map(|_| RwLock::default()).collect(),
             sockets: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            adapter,
         }
     }
 
@@ -43,10 +46,16 @@ impl RoomIndex {
             .or_default()
             .insert(room.clone());
         if new {
-            write(&self.rooms[self.shard(&*room)])
-                .entry(room)
-                .or_default()
-                .insert(sid);
+            let created = {
+                let mut shard = write(&self.rooms[self.shard(&*room)]);
+                let set = shard.entry(room.clone()).or_default();
+                let created = set.is_empty();
+                set.insert(sid);
+                created
+            };
+            if created {
+                self.adapter.room_changed(&room, true);
+            }
         }
     }
 
@@ -59,7 +68,10 @@ impl RoomIndex {
             if let Some(set) = shard.get_mut(room) {
                 set.remove(&sid);
                 if set.is_empty() {
-                    shard.remove(room);
+                    if let Some((room, _)) = shard.remove_entry(room) {
+                        drop(shard);
+                        self.adapter.room_changed(&room, false);
+                    }
                 }
             }
         }
@@ -73,9 +85,15 @@ impl RoomIndex {
                 set.remove(&sid);
                 if set.is_empty() {
                     shard.remove(&room);
+                    drop(shard);
+                    self.adapter.room_changed(&room, false);
                 }
             }
         }
+    }
+
+    pub(crate) fn has_room(&self, room: &str) -> bool {
+        read(&self.rooms[self.shard(room)]).contains_key(room)
     }
 
     pub(crate) fn rooms_of(&self, sid: Sid) -> Vec<Room> {

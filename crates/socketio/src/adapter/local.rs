@@ -186,6 +186,19 @@ impl LocalNamespace {
         self.ns().map(|ns| ns.rooms.all_rooms()).unwrap_or_default()
     }
 
+    /// Whether a socket here is in `room`.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.ns().is_some_and(|ns| ns.rooms.has_room(room))
+    }
+
+    /// Whether `id` is the id of a socket connected here (so the room `id` is its own).
+    pub fn has_socket(&self, id: &str) -> bool {
+        let Ok(sid) = crate::Sid::parse(id) else {
+            return false;
+        };
+        self.ns().is_some_and(|ns| ns.get_socket(&sid).is_some())
+    }
+
     /// How many sockets are connected here.
     pub fn socket_count(&self) -> usize {
         self.ns().map(|ns| ns.socket_count()).unwrap_or(0)

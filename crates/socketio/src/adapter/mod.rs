@@ -338,4 +338,10 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// The namespace is going away (the server closed): stop tasks, unsubscribe.
     fn close(&self) {}
+
+    /// A room got its first socket on this node (`created`, Node's `create-room` event) or
+    /// lost its last one (`delete-room`): for adapters that subscribe per room. Called after
+    /// the change, outside the room index's locks, so joins and leaves racing on one room
+    /// may report out of order: check [`LocalNamespace::has_room`] for the current state.
+    fn room_changed(&self, _room: &Room, _created: bool) {}
 }
