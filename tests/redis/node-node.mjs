@@ -73,9 +73,12 @@ const io = new Server(http, {
 
 io.on("connection", (socket) => {
   const auth = socket.handshake.auth || {};
-  socket.data = { node: "node", name: auth.name ?? null };
-  for (const r of auth.rooms || []) socket.join(r);
-  out({ event: "connection", id: socket.id, name: auth.name ?? null });
+  // A recovered socket (RECOVERY) comes back with its data and rooms: keep them.
+  if (!socket.recovered) {
+    socket.data = { node: "node", name: auth.name ?? null };
+    for (const r of auth.rooms || []) socket.join(r);
+  }
+  out({ event: "connection", id: socket.id, name: auth.name ?? null, recovered: socket.recovered });
 });
 
 for (const name of ["sse", "who"]) {

@@ -131,6 +131,41 @@ impl RedisStats {
     fn count_publish_failures(&self, n: usize) {
         self.publish_failures.fetch_add(n as u64, Ordering::Relaxed);
     }
+
+    /// For a subscriber of another kind (the sharded one, the stream reader): records
+    /// whether it is up, returning whether it was.
+    pub(crate) fn set_subscriber_up(&self, up: bool) -> bool {
+        self.subscriber_up.swap(up, Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_connection_failure(&self) {
+        self.connection_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_resubscription(&self) {
+        self.resubscriptions.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// For the streams client (crate::streams), whose writer and stream reader stand in for the
+/// publisher and the subscriber.
+impl RedisStats {
+    pub(crate) fn count_published(&self) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_publish_failure(&self) {
+        self.count_publish_failures(1);
+    }
+
+    pub(crate) fn count_received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records whether the writing connection is up, returning whether it was.
+    pub(crate) fn set_publisher_up(&self, up: bool) -> bool {
+        self.publisher_up.swap(up, Ordering::Relaxed)
+    }
 }
 
 /// Where the subscriber hands a message: the adapter of the namespace the channel is of.
@@ -171,9 +206,13 @@ enum Job {
     Publish {
         channel: String,
         payload: Vec<u8>,
+        /// `SPUBLISH` (sharded pub/sub) rather than `PUBLISH`.
+        sharded: bool,
     },
     NumSub {
         channel: String,
+        /// `PUBSUB SHARDNUMSUB` rather than `PUBSUB NUMSUB`.
+        sharded: bool,
         reply: oneshot::Sender<Result<usize, String>>,
     },
     /// A `PING` behind everything queued before it: answered once those were sent.
@@ -343,7 +382,8 @@ impl RedisClient {
         true
     }
 
-    fn spawn_task(
+    /// Runs `task` on `rt` until it ends or [`close`](Self::close) is called.
+    pub(crate) fn spawn_task(
         &self,
         rt: &tokio::runtime::Handle,
         task: impl std::future::Future<Output = ()> + Send + 'static,
@@ -360,12 +400,31 @@ impl RedisClient {
     /// Queues a message for publishing. Fails at once when the link is known to be down
     /// or the queue is full; a later failure is counted and logged by the publisher.
     pub(crate) fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), AdapterError> {
+        self.enqueue(channel, payload, false)
+    }
+
+    /// [`publish`](Self::publish) with `SPUBLISH`, to a shard channel.
+    pub(crate) fn spublish(&self, channel: String, payload: Vec<u8>) -> Result<(), AdapterError> {
+        self.enqueue(channel, payload, true)
+    }
+
+    fn enqueue(
+        &self,
+        channel: String,
+        payload: Vec<u8>,
+        sharded: bool,
+    ) -> Result<(), AdapterError> {
         let stats = &self.shared.stats;
         if !stats.publisher_up.load(Ordering::Relaxed) {
             stats.count_publish_failures(1);
             return Err(AdapterError::Unavailable("Redis is unreachable".into()));
         }
-        match self.shared.jobs.try_send(Job::Publish { channel, payload }) {
+        let job = Job::Publish {
+            channel,
+            payload,
+            sharded,
+        };
+        match self.shared.jobs.try_send(job) {
             Ok(()) => Ok(()),
             Err(e) => {
                 stats.count_publish_failures(1);
@@ -380,6 +439,16 @@ impl RedisClient {
 
     /// `PUBSUB NUMSUB channel`: how many connections are subscribed to it.
     pub(crate) async fn numsub(&self, channel: &str) -> Result<usize, String> {
+        self.count_subscribers(channel, false).await
+    }
+
+    /// `PUBSUB SHARDNUMSUB channel`: how many connections are subscribed to the shard
+    /// channel.
+    pub(crate) async fn shardnumsub(&self, channel: &str) -> Result<usize, String> {
+        self.count_subscribers(channel, true).await
+    }
+
+    async fn count_subscribers(&self, channel: &str, sharded: bool) -> Result<usize, String> {
         if !self.shared.stats.publisher_up.load(Ordering::Relaxed) {
             return Err("Redis is unreachable".into());
         }
@@ -388,6 +457,7 @@ impl RedisClient {
             .jobs
             .try_send(Job::NumSub {
                 channel: channel.to_owned(),
+                sharded,
                 reply,
             })
             .map_err(|_| "the Redis publish queue is full".to_owned())?;
@@ -421,6 +491,20 @@ impl RedisClient {
 
     pub(crate) fn count_malformed(&self) {
         self.shared.stats.count_malformed();
+    }
+
+    /// The counters, for a task that must not keep the client alive.
+    pub(crate) fn stats_handle(&self) -> Arc<RedisStats> {
+        self.shared.stats.clone()
+    }
+
+    pub(crate) fn options(&self) -> &RedisOptions {
+        &self.shared.options
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        *self.shared.stop.borrow()
     }
 
     pub(crate) fn count_received(&self) {
@@ -469,7 +553,7 @@ impl RedisClient {
 }
 
 /// The current tokio runtime; without one, logs why nothing can start.
-fn runtime() -> Option<tokio::runtime::Handle> {
+pub(crate) fn runtime() -> Option<tokio::runtime::Handle> {
     let rt = tokio::runtime::Handle::try_current().ok();
     if rt.is_none() {
         tracing::error!(
@@ -481,7 +565,7 @@ fn runtime() -> Option<tokio::runtime::Handle> {
     rt
 }
 
-fn next_delay(d: Duration, o: &RedisOptions) -> Duration {
+pub(crate) fn next_delay(d: Duration, o: &RedisOptions) -> Duration {
     (d * 2).min(o.reconnect_delay_max).max(o.reconnect_delay)
 }
 
@@ -592,11 +676,19 @@ async fn run(
     let mut pipe = redis::pipe();
     for job in batch {
         match job {
-            Job::Publish { channel, payload } => {
-                pipe.cmd("PUBLISH").arg(channel).arg(&payload[..]);
+            Job::Publish {
+                channel,
+                payload,
+                sharded,
+            } => {
+                let cmd = if *sharded { "SPUBLISH" } else { "PUBLISH" };
+                pipe.cmd(cmd).arg(channel).arg(&payload[..]);
             }
-            Job::NumSub { channel, .. } => {
-                pipe.cmd("PUBSUB").arg("NUMSUB").arg(channel);
+            Job::NumSub {
+                channel, sharded, ..
+            } => {
+                let sub = if *sharded { "SHARDNUMSUB" } else { "NUMSUB" };
+                pipe.cmd("PUBSUB").arg(sub).arg(channel);
             }
             Job::Flush { .. } => {
                 pipe.cmd("PING");

@@ -55,18 +55,26 @@
 //!
 //! Connection state recovery across nodes with the pub/sub adapter (it does not store
 //! sessions, as in Node): use [`StreamsAdapter`] ([`streams`], compatible with Node's
-//! `@socket.io/redis-streams-adapter` 0.2.x) for that, the sharded adapter (`SSUBSCRIBE`), a custom
-//! `parser` option (notepack msgpack only), Redis Cluster, acks through the emitter (Node's
-//! has none either).
+//! `@socket.io/redis-streams-adapter` 0.2.x) for that, a custom `parser` option (notepack
+//! msgpack only), Redis Cluster, acks through the emitter (Node's has none either).
+//!
+//! # Sharded pub/sub
+//!
+//! [`ShardedAdapter`] ([`sharded`], on a [`ShardedClient`]) is Node's
+//! `createShardedAdapter`: the same cluster over Redis 7's `SSUBSCRIBE` / `SPUBLISH`, with
+//! its channel prefix and subscription modes ([`ShardedOptions`]).
 
 mod adapter;
 mod client;
+mod cluster;
 mod emitter;
 pub mod msgpack;
+pub mod sharded;
 pub mod streams;
 pub mod wire;
 
 pub use adapter::{AdapterOptions, RedisAdapter};
 pub use client::{RedisClient, RedisClientError, RedisOptions, RedisStats};
 pub use emitter::{BroadcastOperator, Emitter, EmitterError, Message, EMITTER_UID};
+pub use sharded::{ShardedAdapter, ShardedClient, ShardedOptions, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsClient, StreamsOptions};

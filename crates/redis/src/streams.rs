@@ -44,39 +44,21 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use iolite::adapter::{
-    AckCollector, AckEvent, Adapter, AdapterError, BoxFuture, BroadcastOptions, LocalNamespace,
-    PersistedSession, RegisterSession, RestoredSession, ServerAck, SocketInfo,
+    AckCollector, Adapter, AdapterError, BoxFuture, BroadcastOptions, LocalNamespace,
+    PersistedSession, RegisterSession, RestoredSession, SocketInfo,
 };
 use iolite::parser::{Packet, PacketType};
-use iolite::{AckResponse, Sid};
+use iolite::Sid;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use serde_json::{json, Map, Value};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
-use crate::client::RedisClientError;
+use crate::client::{RedisClientError, RedisStats};
+use crate::cluster::{self, kind, Cluster, Expected, Message, Respond, EMITTER_UID};
 use crate::msgpack;
 use crate::wire;
 
-/// socket.io-adapter's `MessageType`.
-mod kind {
-    pub const INITIAL_HEARTBEAT: u8 = 1;
-    pub const HEARTBEAT: u8 = 2;
-    pub const BROADCAST: u8 = 3;
-    pub const SOCKETS_JOIN: u8 = 4;
-    pub const SOCKETS_LEAVE: u8 = 5;
-    pub const DISCONNECT_SOCKETS: u8 = 6;
-    pub const FETCH_SOCKETS: u8 = 7;
-    pub const FETCH_SOCKETS_RESPONSE: u8 = 8;
-    pub const SERVER_SIDE_EMIT: u8 = 9;
-    pub const SERVER_SIDE_EMIT_RESPONSE: u8 = 10;
-    pub const BROADCAST_CLIENT_COUNT: u8 = 11;
-    pub const BROADCAST_ACK: u8 = 12;
-    pub const ADAPTER_CLOSE: u8 = 13;
-}
-
-/// The uid of `@socket.io/redis-emitter`, which is no member of the cluster.
-const EMITTER_UID: &str = "emitter";
 /// As Node's `RESTORE_SESSION_MAX_XRANGE_CALLS`: a stream growing faster than it is read
 /// cannot keep a restore going forever.
 const MAX_XRANGE_CALLS: usize = 100;
@@ -105,8 +87,11 @@ pub struct StreamsOptions {
     pub connection_timeout: Duration,
     /// How long a command (other than the blocking read) may wait for its reply.
     pub response_timeout: Duration,
-    /// The wait before connecting again after a failure.
+    /// The first wait before connecting again after a failure; it doubles up to
+    /// `reconnect_delay_max`. While the writing connection waits, writes fail at once.
     pub reconnect_delay: Duration,
+    /// The longest wait between two connection attempts.
+    pub reconnect_delay_max: Duration,
 }
 
 impl Default for StreamsOptions {
@@ -123,6 +108,7 @@ impl Default for StreamsOptions {
             connection_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
             reconnect_delay: Duration::from_millis(200),
+            reconnect_delay_max: Duration::from_secs(5),
         }
     }
 }
@@ -238,19 +224,6 @@ fn encode_data(value: &Value, attachments: &[Bytes]) -> String {
     }
 }
 
-fn random_id() -> String {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        // No OS randomness: the clock still tells nodes and requests apart.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        b = std::array::from_fn(|i| (t >> (i * 8)) as u8);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 enum Job {
     /// `XADD`; `failed` runs when it could not be written (a broadcast is then delivered
     /// here without an offset, as Node does).
@@ -273,7 +246,18 @@ struct Shared {
     /// lock, so no entry is delivered while it decides which ones to replay.
     delivered: Mutex<StreamId>,
     conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// When the command connection may be tried again after a failure.
+    backoff: Mutex<Backoff>,
+    /// Set once the reader knows where the stream ends (and reads this node's entries).
+    reading: watch::Sender<bool>,
+    stats: RedisStats,
     closed: AtomicBool,
+}
+
+/// The command connection's wait between attempts, doubling while Redis stays away.
+struct Backoff {
+    retry_at: Option<Instant>,
+    delay: Duration,
 }
 
 /// The Redis link of the streams adapters of one server: a command connection and a
@@ -305,18 +289,24 @@ impl StreamsClient {
         let (jobs, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             redis,
+            backoff: Mutex::new(Backoff {
+                retry_at: None,
+                delay: options.reconnect_delay,
+            }),
             options,
             adapters: Mutex::default(),
             jobs,
             delivered: Mutex::default(),
             conn: tokio::sync::Mutex::new(None),
+            reading: watch::channel(false).0,
+            stats: RedisStats::default(),
             closed: AtomicBool::new(false),
         });
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                let (ready_tx, ready_rx) = watch::channel(false);
-                rt.spawn(reader(Arc::downgrade(&shared), ready_tx));
-                rt.spawn(writer(Arc::downgrade(&shared), rx, ready_rx));
+                let ready = shared.reading.subscribe();
+                rt.spawn(reader(Arc::downgrade(&shared)));
+                rt.spawn(writer(Arc::downgrade(&shared), rx, ready));
             }
             Err(_) => tracing::error!("iolite-redis: StreamsClient made outside a tokio runtime"),
         }
@@ -345,6 +335,25 @@ impl StreamsClient {
     /// Stops reading the stream (the adapters' messages already queued are still written).
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Relaxed);
+        self.shared.stats.set_subscriber_up(false);
+    }
+
+    /// The counters of this link, as [`RedisClient::stats`](crate::RedisClient::stats):
+    /// `published` counts stream entries written; `publish_failures` the entries and
+    /// recovery sessions that could not be written; `received` the entries of other nodes
+    /// read; `resubscriptions` the times the reader connected again after losing Redis.
+    /// [`RedisStats::is_connected`] is whether both the reading and the writing connection
+    /// are up, as far as their last attempt tells.
+    pub fn stats(&self) -> &RedisStats {
+        &self.shared.stats
+    }
+
+    /// Resolves once the reader has connected and knows where the stream ends, so this
+    /// node's broadcasts and the other nodes' from then on reach it (wrap it in a timeout:
+    /// it waits as long as Redis is down at start).
+    pub async fn ready(&self) {
+        let mut rx = self.shared.reading.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
     }
 }
 
@@ -363,6 +372,7 @@ impl Shared {
             Err(e) => {
                 if e.is_unrecoverable_error() || e.is_timeout() || e.is_io_error() {
                     *self.conn.lock().await = None;
+                    self.writer_down(&e.to_string());
                 }
                 Err(AdapterError::Unavailable(e.to_string()))
             }
@@ -375,25 +385,73 @@ impl Shared {
             Ok(v) => Ok(v),
             Err(e) => {
                 *self.conn.lock().await = None;
+                self.writer_down(&e.to_string());
                 Err(AdapterError::Unavailable(e.to_string()))
             }
         }
     }
 
+    /// The command connection, connecting if there is none. After a failed attempt the
+    /// next waits out the backoff, and commands fail at once meanwhile: the writer does not
+    /// hold this node's broadcasts back (they are delivered here when they cannot be
+    /// written) while Redis is away.
     async fn command_conn(&self) -> Result<MultiplexedConnection, AdapterError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let c = self
+        if lock(&self.backoff)
+            .retry_at
+            .is_some_and(|at| Instant::now() < at)
+        {
+            return Err(AdapterError::Unavailable(
+                "Redis is unreachable, waiting to reconnect".into(),
+            ));
+        }
+        match self
             .redis
             .get_multiplexed_async_connection_with_config(
                 &self.config(self.options.response_timeout),
             )
             .await
-            .map_err(|e| AdapterError::Unavailable(e.to_string()))?;
-        *slot = Some(c.clone());
-        Ok(c)
+        {
+            Ok(c) => {
+                *lock(&self.backoff) = Backoff {
+                    retry_at: None,
+                    delay: self.options.reconnect_delay,
+                };
+                if !self.stats.set_publisher_up(true) {
+                    tracing::info!("iolite-redis: stream writer connected to Redis again");
+                }
+                *slot = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                self.stats.count_connection_failure();
+                let mut b = lock(&self.backoff);
+                b.retry_at = Some(Instant::now() + b.delay);
+                b.delay = (b.delay * 2).min(self.options.reconnect_delay_max);
+                drop(b);
+                self.writer_down(&e.to_string());
+                Err(AdapterError::Unavailable(e.to_string()))
+            }
+        }
+    }
+
+    /// The reading connection was lost or could not be made (logged once per outage).
+    fn reader_down(&self, why: &str) {
+        if self.stats.set_subscriber_up(false) {
+            tracing::warn!(error = %why, "iolite-redis: stream reader lost Redis, reconnecting");
+        } else {
+            tracing::debug!(error = %why, "iolite-redis: stream reader cannot reach Redis");
+        }
+    }
+
+    /// The writing connection was lost or could not be made (logged once per outage).
+    fn writer_down(&self, why: &str) {
+        if self.stats.set_publisher_up(false) {
+            tracing::warn!(error = %why, "iolite-redis: stream writer lost Redis, reconnecting");
+        }
     }
 
     fn dispatch(&self, entry: &Entry) {
@@ -436,10 +494,14 @@ async fn writer(
                 for (k, v) in &fields {
                     cmd.arg(*k).arg(v);
                 }
-                if let Err(e) = s.query(&cmd).await {
-                    tracing::debug!(error = %e, "iolite-redis: XADD failed");
-                    if let Some(f) = failed {
-                        f();
+                match s.query(&cmd).await {
+                    Ok(_) => s.stats.count_published(),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "iolite-redis: XADD failed");
+                        s.stats.count_publish_failure();
+                        if let Some(f) = failed {
+                            f();
+                        }
                     }
                 }
             }
@@ -448,6 +510,7 @@ async fn writer(
                 cmd.arg(&key).arg(&value).arg("PX").arg(px.max(1));
                 if let Err(e) = s.query(&cmd).await {
                     tracing::warn!(error = %e, "iolite-redis: could not store a session");
+                    s.stats.count_publish_failure();
                 }
             }
             Job::Flush(done) => {
@@ -458,16 +521,18 @@ async fn writer(
 }
 
 /// Reads the stream on a connection of its own and hands each entry to its namespace's
-/// adapter, in order.
-async fn reader(shared: Weak<Shared>, ready: watch::Sender<bool>) {
+/// adapter, in order. Connects again after a failure, with a doubling wait.
+async fn reader(shared: Weak<Shared>) {
     let mut offset: Option<String> = None;
     let mut conn: Option<MultiplexedConnection> = None;
+    // The wait after the last failure (zero: the last read went through).
+    let mut delay = Duration::ZERO;
+    let mut connected_before = false;
     loop {
         let Some(s) = shared.upgrade() else { return };
         if s.closed.load(Ordering::Relaxed) {
             return;
         }
-        let delay = s.options.reconnect_delay;
         let mut c = match conn.take() {
             Some(c) => c,
             None => {
@@ -477,9 +542,20 @@ async fn reader(shared: Weak<Shared>, ready: watch::Sender<bool>) {
                     .get_multiplexed_async_connection_with_config(&config)
                     .await
                 {
-                    Ok(c) => c,
+                    Ok(c) => {
+                        if !s.stats.set_subscriber_up(true) && connected_before {
+                            s.stats.count_resubscription();
+                            tracing::info!("iolite-redis: stream reader connected to Redis again");
+                            // The writer need not wait out its backoff: Redis is back.
+                            lock(&s.backoff).retry_at = None;
+                        }
+                        connected_before = true;
+                        c
+                    }
                     Err(e) => {
-                        tracing::debug!(error = %e, "iolite-redis: stream reader cannot connect");
+                        s.stats.count_connection_failure();
+                        s.reader_down(&e.to_string());
+                        delay = next_delay(delay, &s.options);
                         drop(s);
                         tokio::time::sleep(delay).await;
                         continue;
@@ -507,10 +583,13 @@ async fn reader(shared: Weak<Shared>, ready: watch::Sender<bool>) {
                             .unwrap_or_else(|| "0-0".into());
                         *lock(&s.delivered) = StreamId::parse(&id).unwrap_or_default();
                         offset = Some(id.clone());
-                        let _ = ready.send(true);
+                        s.reading.send_replace(true);
+                        delay = Duration::ZERO;
                         id
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        s.reader_down(&e.to_string());
+                        delay = next_delay(delay, &s.options);
                         drop(s);
                         tokio::time::sleep(delay).await;
                         continue;
@@ -545,30 +624,24 @@ async fn reader(shared: Weak<Shared>, ready: watch::Sender<bool>) {
                 }
                 drop(delivered);
                 conn = Some(c);
+                delay = Duration::ZERO;
             }
             Err(e) => {
-                tracing::debug!(error = %e, "iolite-redis: stream read failed");
+                s.reader_down(&e.to_string());
+                delay = next_delay(delay, &s.options);
+                drop(s);
                 tokio::time::sleep(delay).await;
             }
         }
     }
 }
 
-struct Pending {
-    missing: HashSet<String>,
-    responses: Vec<Value>,
-    done: Option<oneshot::Sender<Vec<Value>>>,
-}
-
-impl Pending {
-    fn finish_if_complete(&mut self) -> bool {
-        if !self.missing.is_empty() {
-            return false;
-        }
-        if let Some(tx) = self.done.take() {
-            let _ = tx.send(std::mem::take(&mut self.responses));
-        }
-        true
+/// The reader's wait after another failure: the first delay, then twice the last one.
+fn next_delay(last: Duration, o: &StreamsOptions) -> Duration {
+    if last.is_zero() {
+        o.reconnect_delay
+    } else {
+        (last * 2).min(o.reconnect_delay_max)
     }
 }
 
@@ -579,13 +652,14 @@ pub struct StreamsAdapter {
 }
 
 struct Inner {
+    /// The requests this node waits answers for, and what it does with the other nodes'
+    /// messages (socket.io-adapter's `ClusterAdapter`).
+    cluster: Cluster,
     local: LocalNamespace,
     shared: Arc<Shared>,
     uid: String,
     /// Other nodes and when each was last heard from.
     nodes: Mutex<HashMap<String, Instant>>,
-    requests: Mutex<HashMap<String, Pending>>,
-    ack_requests: Mutex<HashMap<String, AckCollector>>,
     closed: AtomicBool,
     timers: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -593,13 +667,13 @@ struct Inner {
 impl StreamsAdapter {
     /// The adapter of namespace `local` on `client`; announces this node to the others.
     pub fn new(local: LocalNamespace, client: &StreamsClient) -> Self {
+        let cluster = Cluster::new(local.clone(), client.shared.options.requests_timeout);
         let inner = Arc::new(Inner {
+            cluster,
             local,
             shared: client.shared.clone(),
-            uid: random_id(),
+            uid: cluster::random_id(),
             nodes: Mutex::default(),
-            requests: Mutex::default(),
-            ack_requests: Mutex::default(),
             closed: AtomicBool::new(false),
             timers: Mutex::default(),
         });
@@ -665,8 +739,7 @@ impl Inner {
             adapters.remove(self.local.name());
         }
         drop(adapters);
-        lock(&self.requests).clear();
-        lock(&self.ack_requests).clear();
+        self.cluster.clear();
     }
 
     fn publish(
@@ -691,50 +764,46 @@ impl Inner {
 
     fn remove_node(&self, uid: &str) {
         lock(&self.nodes).remove(uid);
-        lock(&self.requests).retain(|_, p| {
-            p.missing.remove(uid);
-            !p.finish_if_complete()
-        });
+        self.cluster.remove_node(uid);
     }
 
     /// Sends a request to every known node and waits for each one's answer data.
     async fn request(
         &self,
         ty: u8,
-        mut data: Map<String, Value>,
+        data: Map<String, Value>,
         timeout: Duration,
     ) -> Result<Vec<Value>, AdapterError> {
         let missing: HashSet<String> = lock(&self.nodes).keys().cloned().collect();
-        if missing.is_empty() {
-            return Ok(Vec::new());
-        }
-        let id = random_id();
-        let (tx, rx) = oneshot::channel();
-        lock(&self.requests).insert(
-            id.clone(),
-            Pending {
-                missing,
-                responses: Vec::new(),
-                done: Some(tx),
-            },
-        );
-        data.insert("requestId".into(), Value::String(id.clone()));
-        if let Err(e) = self.publish(ty, Some((Value::Object(data), Vec::new())), None) {
-            lock(&self.requests).remove(&id);
-            return Err(e);
-        }
-        let r = tokio::time::timeout(timeout, rx).await;
-        lock(&self.requests).remove(&id);
-        match r {
-            Ok(Ok(v)) => Ok(v),
-            _ => Err(AdapterError::Timeout),
-        }
+        self.cluster
+            .request(Expected::Nodes(missing), timeout, |id| {
+                let data = cluster::with_request_id(data, id);
+                self.publish(ty, Some((data, Vec::new())), None)
+            })
+            .await
     }
 
-    fn respond(&self, ty: u8, data: Value, attachments: Vec<Bytes>) {
-        if let Err(e) = self.publish(ty, Some((data, attachments)), None) {
-            tracing::debug!(error = %e, "iolite-redis: could not answer a request");
-        }
+    /// Answers go to the stream, as every message (the asking node keeps those to it).
+    fn responder(&self) -> Respond {
+        let jobs = self.shared.jobs.clone();
+        let (me, nsp) = (self.uid.clone(), self.local.name().to_owned());
+        Arc::new(move |ty, data, attachments| {
+            let fields = vec![
+                ("uid", me.clone()),
+                ("nsp", nsp.clone()),
+                ("type", ty.to_string()),
+                ("data", encode_data(&data, &attachments)),
+            ];
+            let job = Job::Add {
+                fields,
+                failed: None,
+            };
+            if jobs.send(job).is_err() {
+                tracing::debug!(
+                    "iolite-redis: could not answer a request, the streams client is gone"
+                );
+            }
+        })
     }
 
     fn deliver(&self, mut packet: Packet, opts: &BroadcastOptions, offset: &str) {
@@ -755,13 +824,22 @@ impl Inner {
             return;
         }
         let f = &entry.fields;
+        let uid = f.get("uid").map(String::as_str).unwrap_or_default();
+        let stats = &self.shared.stats;
+        if uid != self.uid {
+            stats.count_received();
+        }
         let Some(ty) = f.get("type").and_then(|t| t.parse::<u8>().ok()) else {
+            stats.count_malformed();
             return;
         };
-        let uid = f.get("uid").map(String::as_str).unwrap_or_default();
-        let decoded = f.get("data").and_then(|d| decode_data(d));
-        let (data, atts) = match decoded {
-            Some(d) => (d.value, d.attachments),
+        // As Node: an entry whose data cannot be read is dropped.
+        let (data, atts) = match f.get("data").map(|d| decode_data(d)) {
+            Some(Some(d)) => (d.value, d.attachments),
+            Some(None) => {
+                stats.count_malformed();
+                return;
+            }
             None => (Value::Null, Vec::new()),
         };
         if uid == self.uid {
@@ -776,180 +854,28 @@ impl Inner {
         if !uid.is_empty() && uid != EMITTER_UID {
             lock(&self.nodes).insert(uid.to_owned(), Instant::now());
         }
-        let request_id = data
-            .get("requestId")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let opts = wire::opts_from_json(data.get("opts"));
-        let rooms = || -> Vec<iolite::Room> {
-            data.get("rooms")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(iolite::Room::from)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
         match ty {
             kind::INITIAL_HEARTBEAT => {
                 let _ = self.publish(kind::HEARTBEAT, None, None);
             }
             kind::HEARTBEAT => {}
             kind::ADAPTER_CLOSE => self.remove_node(uid),
-            kind::BROADCAST => {
-                let Ok(packet) = wire::packet_from_json(&data["packet"], &atts) else {
-                    return;
+            _ => {
+                let msg = Message {
+                    ty,
+                    uid,
+                    data: &data,
+                    attachments: &atts,
                 };
-                match request_id {
-                    Some(id) => self.remote_broadcast_with_ack(id, packet, opts),
-                    None => self.deliver(packet, &opts, &entry.id),
-                }
-            }
-            kind::SOCKETS_JOIN => self.local.add_sockets(&opts, &rooms()),
-            kind::SOCKETS_LEAVE => self.local.del_sockets(&opts, &rooms()),
-            kind::DISCONNECT_SOCKETS => {
-                let close = data.get("close").and_then(Value::as_bool).unwrap_or(false);
-                self.local.disconnect_sockets(&opts, close);
-            }
-            kind::FETCH_SOCKETS => {
-                let sockets: Vec<Value> = self
-                    .local
-                    .fetch_sockets(&opts)
-                    .iter()
-                    .map(wire::socket_json)
-                    .collect();
-                self.respond(
-                    kind::FETCH_SOCKETS_RESPONSE,
-                    json!({"requestId": request_id, "sockets": sockets}),
-                    Vec::new(),
+                self.cluster.on_message(
+                    msg,
+                    || self.responder(),
+                    |packet, opts| {
+                        self.deliver(packet, opts, &entry.id);
+                    },
                 );
             }
-            kind::SERVER_SIDE_EMIT => {
-                let mut args = data
-                    .get("packet")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                if args.is_empty() {
-                    return;
-                }
-                let Value::String(event) = args.remove(0) else {
-                    return;
-                };
-                let Some(id) = request_id else {
-                    self.local.server_side_event(&event, args, None);
-                    return;
-                };
-                let (ack, rx) = ServerAck::channel();
-                self.local.server_side_event(&event, args, Some(ack));
-                let jobs = self.shared.jobs.clone();
-                let (me, nsp) = (self.uid.clone(), self.local.name().to_owned());
-                spawn(async move {
-                    if let Ok(v) = rx.await {
-                        let data = json!({"requestId": id, "packet": v});
-                        let fields = vec![
-                            ("uid", me),
-                            ("nsp", nsp),
-                            ("type", kind::SERVER_SIDE_EMIT_RESPONSE.to_string()),
-                            ("data", encode_data(&data, &[])),
-                        ];
-                        let _ = jobs.send(Job::Add {
-                            fields,
-                            failed: None,
-                        });
-                    }
-                });
-            }
-            kind::FETCH_SOCKETS_RESPONSE | kind::SERVER_SIDE_EMIT_RESPONSE => {
-                let Some(id) = request_id else { return };
-                let mut requests = lock(&self.requests);
-                let Some(p) = requests.get_mut(&id) else {
-                    return;
-                };
-                if ty == kind::FETCH_SOCKETS_RESPONSE {
-                    if let Some(Value::Array(s)) = data.get("sockets") {
-                        p.responses.extend(s.iter().cloned());
-                    }
-                } else {
-                    p.responses
-                        .push(data.get("packet").cloned().unwrap_or(Value::Null));
-                }
-                p.missing.remove(uid);
-                if p.finish_if_complete() {
-                    requests.remove(&id);
-                }
-            }
-            kind::BROADCAST_CLIENT_COUNT | kind::BROADCAST_ACK => {
-                let Some(id) = request_id else { return };
-                let Some(acks) = lock(&self.ack_requests).get(&id).cloned() else {
-                    return;
-                };
-                if ty == kind::BROADCAST_CLIENT_COUNT {
-                    let n = data.get("clientCount").and_then(Value::as_u64).unwrap_or(0);
-                    acks.client_count(usize::try_from(n).unwrap_or(0));
-                } else {
-                    let mut own = Vec::new();
-                    let mut arg = data.get("packet").cloned().unwrap_or(Value::Null);
-                    wire::renumber(&mut arg, &atts, &mut own);
-                    acks.response(AckResponse {
-                        args: vec![arg],
-                        attachments: own,
-                    });
-                }
-            }
-            _ => {}
         }
-    }
-
-    /// Another node's broadcast with acks: ask this node's sockets, report how many, relay
-    /// each answer until all came or the timeout passed.
-    fn remote_broadcast_with_ack(&self, id: String, packet: Packet, opts: BroadcastOptions) {
-        let timeout = opts
-            .flags
-            .timeout
-            .unwrap_or(self.shared.options.requests_timeout);
-        let (collector, mut events) = AckCollector::channel();
-        let asked = self.local.broadcast_with_ack(&packet, &opts, &collector);
-        self.respond(
-            kind::BROADCAST_CLIENT_COUNT,
-            json!({"requestId": id, "clientCount": asked}),
-            Vec::new(),
-        );
-        if asked == 0 {
-            return;
-        }
-        let jobs = self.shared.jobs.clone();
-        let (me, nsp) = (self.uid.clone(), self.local.name().to_owned());
-        spawn(async move {
-            let _requests = collector;
-            let deadline = tokio::time::Instant::now() + timeout;
-            let mut answered = 0;
-            while answered < asked {
-                match tokio::time::timeout_at(deadline, events.recv()).await {
-                    Ok(Some(AckEvent::Response(r))) => {
-                        answered += 1;
-                        let data = json!({
-                            "requestId": id,
-                            "packet": r.args.first().cloned().unwrap_or(Value::Null),
-                        });
-                        let fields = vec![
-                            ("uid", me.clone()),
-                            ("nsp", nsp.clone()),
-                            ("type", kind::BROADCAST_ACK.to_string()),
-                            ("data", encode_data(&data, &r.attachments)),
-                        ];
-                        let _ = jobs.send(Job::Add {
-                            fields,
-                            failed: None,
-                        });
-                    }
-                    Ok(Some(AckEvent::Clients(_))) => {}
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        });
     }
 
     async fn restore(
@@ -1069,17 +995,6 @@ fn decode_session(raw: &str) -> Option<PersistedSession> {
     })
 }
 
-/// Spawns on the current runtime; without one the answer is dropped, which the asking
-/// node sees as a timeout.
-fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) => {
-            rt.spawn(f);
-        }
-        Err(_) => tracing::error!("iolite-redis: no tokio runtime to wait for an answer on"),
-    }
-}
-
 impl Adapter for StreamsAdapter {
     fn local(&self) -> &LocalNamespace {
         &self.inner.local
@@ -1119,33 +1034,19 @@ impl Adapter for StreamsAdapter {
     ) -> Result<(), AdapterError> {
         let i = &self.inner;
         if !opts.flags.local {
-            let id = random_id();
-            lock(&i.ack_requests).insert(id.clone(), acks.clone());
+            let id = i.cluster.track_ack(&acks, opts.flags.timeout);
             let data = json!({
                 "packet": wire::packet_json(&packet),
                 "requestId": id,
                 "opts": wire::broadcast_opts_json(&opts),
             });
-            if i.publish(
+            let published = i.publish(
                 kind::BROADCAST,
                 Some((data, packet.attachments.clone())),
                 None,
-            )
-            .is_ok()
-            {
-                let weak = Arc::downgrade(i);
-                let wait = opts
-                    .flags
-                    .timeout
-                    .unwrap_or(i.shared.options.requests_timeout);
-                spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    if let Some(i) = weak.upgrade() {
-                        lock(&i.ack_requests).remove(&id);
-                    }
-                });
-            } else {
-                lock(&i.ack_requests).remove(&id);
+            );
+            if published.is_err() {
+                i.cluster.forget_ack(&id);
             }
         }
         i.local.broadcast_with_ack(&packet, &opts, &acks);
@@ -1188,7 +1089,8 @@ impl Adapter for StreamsAdapter {
         if opts.flags.local {
             return Ok(());
         }
-        let data = json!({"opts": wire::broadcast_opts_json(&opts), "rooms": rooms_json(&rooms)});
+        let data =
+            json!({"opts": wire::broadcast_opts_json(&opts), "rooms": cluster::rooms_json(&rooms)});
         i.publish(kind::SOCKETS_JOIN, Some((data, Vec::new())), None)
     }
 
@@ -1202,7 +1104,8 @@ impl Adapter for StreamsAdapter {
         if opts.flags.local {
             return Ok(());
         }
-        let data = json!({"opts": wire::broadcast_opts_json(&opts), "rooms": rooms_json(&rooms)});
+        let data =
+            json!({"opts": wire::broadcast_opts_json(&opts), "rooms": cluster::rooms_json(&rooms)});
         i.publish(kind::SOCKETS_LEAVE, Some((data, Vec::new())), None)
     }
 
@@ -1264,10 +1167,6 @@ impl Adapter for StreamsAdapter {
     fn close(&self) {
         self.inner.close();
     }
-}
-
-fn rooms_json(rooms: &[iolite::Room]) -> Value {
-    Value::Array(rooms.iter().map(|r| Value::String(r.to_string())).collect())
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@ use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use iolite::SocketIo;
-use iolite_redis::{AdapterOptions, RedisClient, StreamsClient, StreamsOptions};
+use iolite_redis::{
+    AdapterOptions, RedisClient, ShardedClient, ShardedOptions, StreamsClient, StreamsOptions,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -59,8 +61,22 @@ struct Shared {
     redis: Option<RedisClient>,
     /// The link to the other nodes, with `cluster.adapter = "redis-streams"`.
     streams: Option<StreamsClient>,
+    /// The link to the other nodes, with `cluster.adapter = "redis-sharded"`.
+    sharded: Option<ShardedClient>,
     /// `cluster.ready_requires_redis`.
     ready_requires_redis: bool,
+}
+
+impl Shared {
+    /// The counters of the Redis link, whichever Redis adapter runs.
+    fn redis_stats(&self) -> Option<&iolite_redis::RedisStats> {
+        match (&self.redis, &self.streams, &self.sharded) {
+            (Some(r), _, _) => Some(r.stats()),
+            (None, Some(s), _) => Some(s.stats()),
+            (None, None, Some(s)) => Some(s.stats()),
+            (None, None, None) => None,
+        }
+    }
 }
 
 /// A bound server, not yet accepting.
@@ -113,6 +129,7 @@ impl Server {
             ready,
             redis: cluster.redis,
             streams: cluster.streams,
+            sharded: cluster.sharded,
             ready_requires_redis: config.cluster.ready_requires_redis,
         };
         let api = ApiState {
@@ -231,6 +248,14 @@ impl Server {
                     );
                 }
             }
+            AdapterKind::RedisSharded => {
+                tracing::info!(
+                    redis = %crate::store::redact_url(c.cluster.redis_url.as_deref().unwrap_or("")),
+                    channel_prefix = %c.cluster.key,
+                    subscription_mode = %c.cluster.subscription_mode,
+                    "cluster: Redis sharded pub/sub adapter (Redis 7 SSUBSCRIBE)"
+                );
+            }
         }
         if c.cluster.adapter != AdapterKind::Memory
             && c.store.kind == crate::store::StoreKind::Sqlite
@@ -324,6 +349,9 @@ impl Server {
         if let Some(redis) = &shared.redis {
             redis.close();
         }
+        if let Some(sharded) = &shared.sharded {
+            sharded.close();
+        }
         if let Some(streams) = &shared.streams {
             // The sessions of the sockets just closed go to Redis before the process exits,
             // or no other node could recover them.
@@ -340,9 +368,11 @@ impl Server {
 }
 
 /// The clients of the configured cluster adapter (none with `memory`).
+#[derive(Default)]
 struct Cluster {
     redis: Option<RedisClient>,
     streams: Option<StreamsClient>,
+    sharded: Option<ShardedClient>,
 }
 
 impl Cluster {
@@ -355,7 +385,11 @@ impl Cluster {
         Ok(match (c.adapter, url) {
             (AdapterKind::Redis, Some(url)) => Self {
                 redis: Some(RedisClient::new(url).context(context)?),
-                streams: None,
+                ..Self::default()
+            },
+            (AdapterKind::RedisSharded, Some(url)) => Self {
+                sharded: Some(ShardedClient::new(url).context(context)?),
+                ..Self::default()
             },
             (AdapterKind::RedisStreams, Some(url)) => {
                 let options = StreamsOptions {
@@ -365,14 +399,11 @@ impl Cluster {
                     ..StreamsOptions::default()
                 };
                 Self {
-                    redis: None,
                     streams: Some(StreamsClient::with_options(url, options).context(context)?),
+                    ..Self::default()
                 }
             }
-            _ => Self {
-                redis: None,
-                streams: None,
-            },
+            _ => Self::default(),
         })
     }
 }
@@ -401,14 +432,22 @@ fn build_io(
     let metrics = metrics.clone();
     let ready = ready.clone();
     let origins = origins.clone();
-    let builder = match (&cluster.redis, &cluster.streams) {
-        (Some(redis), _) => SocketIo::builder().adapter(redis.adapter_factory(AdapterOptions {
+    let builder = match (&cluster.redis, &cluster.streams, &cluster.sharded) {
+        (Some(redis), _, _) => SocketIo::builder().adapter(redis.adapter_factory(AdapterOptions {
             key: config.cluster.key.clone(),
             requests_timeout: Duration::from_millis(config.cluster.requests_timeout_ms),
             ..AdapterOptions::default()
         })),
-        (None, Some(streams)) => SocketIo::builder().adapter(streams.adapter_factory()),
-        (None, None) => SocketIo::builder(),
+        (None, Some(streams), _) => SocketIo::builder().adapter(streams.adapter_factory()),
+        (None, None, Some(sharded)) => {
+            SocketIo::builder().adapter(sharded.adapter_factory(ShardedOptions {
+                channel_prefix: config.cluster.key.clone(),
+                // Validated with the configuration.
+                subscription_mode: config.cluster.subscription_mode.parse().unwrap_or_default(),
+                requests_timeout: Duration::from_millis(config.cluster.requests_timeout_ms),
+            }))
+        }
+        (None, None, None) => SocketIo::builder(),
     };
     builder
         .config(c)
@@ -784,7 +823,7 @@ async fn readyz(State(s): State<Shared>) -> Response<Body> {
     if !s.ready.load(Ordering::Acquire) {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n");
     }
-    if s.ready_requires_redis && s.redis.as_ref().is_some_and(|r| !r.stats().is_connected()) {
+    if s.ready_requires_redis && s.redis_stats().is_some_and(|r| !r.is_connected()) {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "redis unavailable\n");
     }
     plain(StatusCode::OK, "ready\n")
@@ -798,8 +837,8 @@ async fn metrics_text(State(s): State<Shared>) -> Response<Body> {
         s.limiter.open(),
         s.ready.load(Ordering::Acquire),
     );
-    if let Some(redis) = &s.redis {
-        metrics::render_redis(&mut text, redis.stats());
+    if let Some(stats) = s.redis_stats() {
+        metrics::render_redis(&mut text, stats);
     }
     let mut r = Response::new(Body::from(text));
     let h = r.headers_mut();

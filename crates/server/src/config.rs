@@ -119,6 +119,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "IOLITE_CLUSTER_STREAM_MAX_LEN",
     ),
     (
+        "cluster.subscription_mode",
+        "cluster-subscription-mode",
+        "IOLITE_CLUSTER_SUBSCRIPTION_MODE",
+    ),
+    (
         "chat.message_length",
         "chat-message-length",
         "IOLITE_CHAT_MESSAGE_LENGTH",
@@ -276,6 +281,11 @@ pub enum AdapterKind {
     #[serde(rename = "redis-streams")]
     #[value(name = "redis-streams")]
     RedisStreams,
+    /// Redis 7 sharded pub/sub (`SSUBSCRIBE`, `cluster.redis_url`): as `Redis`, on the
+    /// channels of Node's `createShardedAdapter`.
+    #[serde(rename = "redis-sharded")]
+    #[value(name = "redis-sharded")]
+    RedisSharded,
 }
 
 impl AdapterKind {
@@ -285,6 +295,7 @@ impl AdapterKind {
             Self::Memory => "memory",
             Self::Redis => "redis",
             Self::RedisStreams => "redis-streams",
+            Self::RedisSharded => "redis-sharded",
         }
     }
 }
@@ -293,7 +304,7 @@ impl AdapterKind {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cluster {
-    /// `memory` (one process, the default), `redis` or `redis-streams`.
+    /// `memory` (one process, the default), `redis`, `redis-streams` or `redis-sharded`.
     pub adapter: AdapterKind,
     /// The Redis server (`redis://host:6379/`, `redis://:password@host/0`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -305,12 +316,15 @@ pub struct Cluster {
     /// for their answers, in milliseconds.
     pub requests_timeout_ms: u64,
     /// Whether `/readyz` answers 503 while the link to Redis is down, so a load balancer
-    /// sends new clients to the nodes that are still part of the cluster. Pub/sub adapter
-    /// only: the streams adapter does not report its link's state.
+    /// sends new clients to the nodes that are still part of the cluster.
     pub ready_requires_redis: bool,
     /// With `redis-streams`, the stream is trimmed to about this many entries (`maxLen`): a
     /// client recovers only while the last event it saw is still in it.
     pub stream_max_len: u64,
+    /// With `redis-sharded`, which rooms get a channel of their own (Node's
+    /// `subscriptionMode`): `static`, `dynamic` or `dynamic-private`; nodes of one cluster
+    /// use the same.
+    pub subscription_mode: String,
 }
 
 impl Default for Cluster {
@@ -322,9 +336,13 @@ impl Default for Cluster {
             requests_timeout_ms: 5_000,
             ready_requires_redis: false,
             stream_max_len: DEFAULT_STREAM_MAX_LEN,
+            subscription_mode: DEFAULT_SUBSCRIPTION_MODE.into(),
         }
     }
 }
+
+/// Node's `createShardedAdapter` `subscriptionMode`.
+const DEFAULT_SUBSCRIPTION_MODE: &str = "dynamic";
 
 /// Node's `@socket.io/redis-streams-adapter` `maxLen`.
 const DEFAULT_STREAM_MAX_LEN: u64 = 10_000;
@@ -589,8 +607,9 @@ pub struct Cli {
     )]
     pub store_url: Option<String>,
 
-    /// How nodes of a cluster reach each other: memory (one process), redis (pub/sub) or
-    /// redis-streams (with recovery across nodes) [default: memory].
+    /// How nodes of a cluster reach each other: memory (one process), redis (pub/sub),
+    /// redis-streams (with recovery across nodes) or redis-sharded (Redis 7 sharded
+    /// pub/sub) [default: memory].
     #[arg(
         long,
         env = "IOLITE_CLUSTER_ADAPTER",
@@ -643,6 +662,15 @@ pub struct Cli {
         help_heading = "Cluster"
     )]
     pub cluster_stream_max_len: Option<u64>,
+    /// redis-sharded: which rooms get a channel of their own, static, dynamic or
+    /// dynamic-private [default: dynamic].
+    #[arg(
+        long,
+        env = "IOLITE_CLUSTER_SUBSCRIPTION_MODE",
+        value_name = "MODE",
+        help_heading = "Cluster"
+    )]
+    pub cluster_subscription_mode: Option<String>,
 
     /// Longest chat message, in characters [default: 2000].
     #[arg(
@@ -828,6 +856,10 @@ impl Cli {
             &self.ready_requires_redis,
         );
         set(&mut c.cluster.stream_max_len, &self.cluster_stream_max_len);
+        set(
+            &mut c.cluster.subscription_mode,
+            &self.cluster_subscription_mode,
+        );
         set(&mut c.chat.message_length, &self.chat_message_length);
         set(&mut c.chat.rooms_per_socket, &self.chat_rooms_per_socket);
         set(&mut c.chat.history_page, &self.chat_history_page);
@@ -1051,7 +1083,7 @@ impl Config {
                     ));
                 }
             }
-            AdapterKind::Redis | AdapterKind::RedisStreams => {
+            AdapterKind::Redis | AdapterKind::RedisStreams | AdapterKind::RedisSharded => {
                 let Some(url) = c.redis_url.as_deref().filter(|u| !u.trim().is_empty()) else {
                     return Err(invalid(
                         "cluster.redis_url",
@@ -1066,12 +1098,6 @@ impl Config {
                 iolite_redis::RedisClient::new(url).map_err(|e| {
                     invalid("cluster.redis_url", format!("{}: {e}", redact_url(url)))
                 })?;
-                if c.adapter == AdapterKind::RedisStreams && c.ready_requires_redis {
-                    return Err(invalid(
-                        "cluster.ready_requires_redis",
-                        "is for cluster.adapter = \"redis\" only: the \"redis-streams\" adapter does not report whether its link to Redis is up; set it to false",
-                    ));
-                }
             }
         }
         if c.adapter != AdapterKind::RedisStreams && c.stream_max_len != DEFAULT_STREAM_MAX_LEN {
@@ -1081,6 +1107,20 @@ impl Config {
             ));
         }
         positive("cluster.stream_max_len", c.stream_max_len)?;
+        if let Err(e) = c
+            .subscription_mode
+            .parse::<iolite_redis::SubscriptionMode>()
+        {
+            return Err(invalid("cluster.subscription_mode", e));
+        }
+        if c.adapter != AdapterKind::RedisSharded
+            && c.subscription_mode != DEFAULT_SUBSCRIPTION_MODE
+        {
+            return Err(invalid(
+                "cluster.subscription_mode",
+                "needs cluster.adapter = \"redis-sharded\"",
+            ));
+        }
         at_most(
             "cluster.stream_max_len",
             c.stream_max_len,
@@ -1153,6 +1193,10 @@ impl Config {
         cluster.insert("key".into(), cl.key.clone().into());
         cluster.insert("requests_timeout_ms".into(), int(cl.requests_timeout_ms));
         cluster.insert("stream_max_len".into(), int(cl.stream_max_len));
+        cluster.insert(
+            "subscription_mode".into(),
+            cl.subscription_mode.clone().into(),
+        );
         cluster.insert(
             "ready_requires_redis".into(),
             cl.ready_requires_redis.into(),
@@ -1284,6 +1328,38 @@ mod tests {
     }
 
     #[test]
+    fn sharded_adapter_settings() {
+        let sharded = Config::from_toml(
+            "[cluster]\nadapter = \"redis-sharded\"\nredis_url = \"redis://h/\"\n\
+             subscription_mode = \"dynamic-private\"\nready_requires_redis = true",
+        )
+        .unwrap();
+        sharded.validate().unwrap();
+        assert_eq!(sharded.cluster.adapter, AdapterKind::RedisSharded);
+        let back = Config::from_toml(&sharded.to_toml()).unwrap();
+        assert_eq!(back.cluster, sharded.cluster);
+        assert_eq!(
+            field_of("[cluster]\nadapter = \"redis-sharded\""),
+            "cluster.redis_url"
+        );
+        assert_eq!(
+            field_of(
+                "[cluster]\nadapter = \"redis-sharded\"\nredis_url = \"redis://h/\"\n\
+                 subscription_mode = \"Static\""
+            ),
+            "cluster.subscription_mode"
+        );
+        // The mode is the sharded adapter's only.
+        assert_eq!(
+            field_of(
+                "[cluster]\nadapter = \"redis\"\nredis_url = \"redis://h/\"\n\
+                 subscription_mode = \"static\""
+            ),
+            "cluster.subscription_mode"
+        );
+    }
+
+    #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
     }
@@ -1382,18 +1458,14 @@ mod tests {
             "cluster.redis_url"
         );
         assert!(field_msg("[cluster]\nadapter = \"redis-streams\"").contains("\"redis-streams\""));
-        assert_eq!(
-            field_of(
-                "[cluster]\nadapter = \"redis-streams\"\nredis_url = \"redis://h/\"\n\
-                 ready_requires_redis = true"
-            ),
-            "cluster.ready_requires_redis"
-        );
-        let e = field_msg(
+        // The streams client reports its link too.
+        Config::from_toml(
             "[cluster]\nadapter = \"redis-streams\"\nredis_url = \"redis://h/\"\n\
              ready_requires_redis = true",
-        );
-        assert!(e.contains("\"redis\" only"), "{e}");
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
         assert_eq!(
             field_of(
                 "[cluster]\nadapter = \"redis\"\nredis_url = \"redis://h/\"\nstream_max_len = 5"

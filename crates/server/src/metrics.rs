@@ -416,13 +416,15 @@ pub fn render_gauges(out: &mut String, io: &iolite::SocketIo, open_tcp: usize, r
     let _ = writeln!(out, "iolite_ready {}", u8::from(ready));
 }
 
-/// Appends the Redis adapter's link state and counters (only when the server runs with
-/// `cluster.adapter = "redis"`).
+/// Appends the Redis adapter's link state and counters (only when the server runs with a
+/// Redis adapter: `cluster.adapter = "redis"` or `"redis-streams"`). With the streams
+/// adapter, the stream reader stands for the subscriber and the stream writer for the
+/// publisher.
 pub fn render_redis(out: &mut String, stats: &iolite_redis::RedisStats) {
     header(
         out,
         "iolite_redis_connected",
-        "1 while both Redis connections (publish and subscribe) are up, 0 while either is down.",
+        "1 while both Redis connections (publish/write and subscribe/read) are up, 0 while either is down.",
         "gauge",
     );
     let _ = writeln!(
@@ -451,7 +453,7 @@ pub fn render_redis(out: &mut String, stats: &iolite_redis::RedisStats) {
     counter(
         out,
         "iolite_redis_resubscriptions_total",
-        "Times the subscriber connection came back and subscribed again.",
+        "Times the subscriber (or stream reader) connection came back after losing Redis.",
         stats.resubscriptions(),
     );
     counter(

@@ -33,6 +33,17 @@ impl Redis {
             .local_addr()
             .unwrap()
             .port();
+        Self::start_on(port).await
+    }
+
+    /// Kills it and starts a new, empty one on the same port.
+    async fn restart(&mut self) {
+        self.kill();
+        let new = Self::start_on(self.port).await;
+        *self = new;
+    }
+
+    async fn start_on(port: u16) -> Self {
         let child = match Command::new("redis-server")
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -707,4 +718,136 @@ async fn streams_adapter_a_killed_node_leaves_no_session_so_the_client_catches_u
         )
         .await;
     assert_eq!(sync["messages"], json!([missed]), "{sync}");
+}
+
+/// With the streams adapter as with pub/sub, `/readyz` follows the Redis link when
+/// `ready_requires_redis` is on (503 while Redis is down, 200 once it is back) and
+/// `/metrics` has the `iolite_redis_*` series; the node serves its own clients meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_adapter_readiness_and_metrics_follow_redis() {
+    let mut redis = Redis::start().await;
+    let db = TestDb::create().await;
+    let redis_url = redis.url();
+    let a = Server::start_with(
+        &[],
+        &[
+            ("IOLITE_STORE_KIND", "postgres"),
+            ("IOLITE_STORE_URL", &db.url),
+            ("IOLITE_CLUSTER_ADAPTER", "redis-streams"),
+            ("IOLITE_REDIS_URL", &redis_url),
+            ("IOLITE_READY_REQUIRES_REDIS", "true"),
+        ],
+    );
+    wait_ready(&a, 200, "ready\n").await;
+    assert_eq!(metric(&a, "iolite_redis_connected").await, 1);
+    let mut ada = Client::guest(&a, "ada").await;
+    ada.ok("room:join", json!({"room": "lobby"})).await;
+    let m = ada
+        .ok("message:send", json!({"room": "lobby", "text": "hi"}))
+        .await["message"]
+        .clone();
+    assert_eq!(ada.event("message").await, m);
+    // Its own broadcasts went through the stream (and came back to its client).
+    assert!(metric(&a, "iolite_redis_published_total").await > 0);
+    assert_eq!(metric(&a, "iolite_redis_publish_failures_total").await, 0);
+
+    redis.kill();
+    wait_ready(&a, 503, "redis unavailable\n").await;
+    assert_eq!(metric(&a, "iolite_redis_connected").await, 0);
+    assert_eq!(a.get("/healthz").await.status, 200);
+    let m = ada
+        .ok("message:send", json!({"room": "lobby", "text": "alone"}))
+        .await["message"]
+        .clone();
+    assert_eq!(ada.event("message").await, m, "served while Redis is down");
+    assert!(metric(&a, "iolite_redis_publish_failures_total").await > 0);
+    // The reader tries again after a wait, and counts the attempt that failed.
+    within(async {
+        while metric(&a, "iolite_redis_connection_failures_total").await == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+
+    redis.restart().await;
+    wait_ready(&a, 200, "ready\n").await;
+    assert_eq!(metric(&a, "iolite_redis_connected").await, 1);
+    assert!(metric(&a, "iolite_redis_resubscriptions_total").await >= 1);
+    let m = ada
+        .ok("message:send", json!({"room": "lobby", "text": "back"}))
+        .await["message"]
+        .clone();
+    assert_eq!(ada.event("message").await, m);
+}
+
+/// `cluster.adapter = "redis-sharded"` (Redis 7 sharded pub/sub, as Node's
+/// `createShardedAdapter`): two processes share presence and messages, over shard
+/// channels, and report the link in `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_adapter_shares_presence_and_messages() {
+    let redis = Redis::start().await;
+    let db = TestDb::create().await;
+    let redis_url = redis.url();
+    let sharded_node = || {
+        Server::start_with(
+            &[],
+            &[
+                ("IOLITE_STORE_KIND", "postgres"),
+                ("IOLITE_STORE_URL", &db.url),
+                ("IOLITE_CLUSTER_ADAPTER", "redis-sharded"),
+                ("IOLITE_REDIS_URL", &redis_url),
+                ("IOLITE_CLUSTER_KEY", "iolite-sharded"),
+                ("IOLITE_READY_REQUIRES_REDIS", "true"),
+                ("IOLITE_CLUSTER_REQUESTS_TIMEOUT_MS", "2000"),
+                ("IOLITE_CHAT_EVENTS_PER_SECOND", "1000"),
+            ],
+        )
+    };
+    let a = sharded_node();
+    let b = sharded_node();
+    wait_ready(&a, 200, "ready\n").await;
+    wait_ready(&b, 200, "ready\n").await;
+    assert!(
+        a.log().contains("Redis sharded pub/sub adapter"),
+        "{}",
+        a.log()
+    );
+    // Both nodes are subscribed to the namespace's shard channel.
+    within(async {
+        while redis_cli(&redis, &["PUBSUB", "SHARDNUMSUB", "iolite-sharded#/#"])
+            .lines()
+            .nth(1)
+            != Some("2")
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    let mut ada = Client::guest(&a, "ada").await;
+    let mut bob = Client::guest(&b, "bob").await;
+    ada.ok("room:join", json!({"room": "lobby"})).await;
+    let joined = bob.ok("room:join", json!({"room": "lobby"})).await;
+    assert_eq!(member_names(&joined), ["ada", "bob"], "{joined}");
+    ada.presence("lobby", &["ada", "bob"]).await;
+    let m = ada
+        .ok("message:send", json!({"room": "lobby", "text": "hello"}))
+        .await["message"]
+        .clone();
+    assert_eq!(bob.event("message").await, m, "B's client gets A's message");
+    assert_eq!(ada.event("message").await, m);
+    let reply = bob
+        .ok("message:send", json!({"room": "lobby", "text": "hi ada"}))
+        .await["message"]
+        .clone();
+    assert_eq!(
+        ada.event("message").await,
+        reply,
+        "A's client gets B's reply"
+    );
+    assert_eq!(metric(&a, "iolite_redis_connected").await, 1);
+    assert!(metric(&a, "iolite_redis_published_total").await > 0);
+    assert!(metric(&b, "iolite_redis_received_total").await > 0);
+    // Nothing went through classic pub/sub.
+    assert_eq!(redis_cli(&redis, &["PUBSUB", "NUMPAT"]).trim(), "0");
 }

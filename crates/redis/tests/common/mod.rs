@@ -165,9 +165,20 @@ impl NodePeer {
         requests_timeout_ms: u64,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_script(redis, "tests/redis/node-node.mjs", requests_timeout_ms, env).await
+    }
+
+    /// [`NodePeer::start_env`] running another script of the same protocol
+    /// (tests/redis/sharded-node.mjs).
+    pub async fn start_script(
+        redis: &RedisServer,
+        script: &str,
+        requests_timeout_ms: u64,
+        env: &[(&str, &str)],
+    ) -> Self {
         ensure_node_modules();
         let mut child = tokio::process::Command::new("node")
-            .arg("tests/redis/node-node.mjs")
+            .arg(script)
             .envs(env.iter().copied())
             .current_dir(workspace())
             .env("REDIS_URL", format!("redis://127.0.0.1:{}", redis.port))
