@@ -1,14 +1,17 @@
 // What both Node peers share: the command line of iolite's bench_server.rs
 // (--host, default 127.0.0.1; --port, or env PORT) and the startup lines.
 
-export function hostPort(name, defaultPort) {
+// The value after `flag` on the command line (undefined when the flag is absent).
+export function optionValue(name, defaultPort, flag) {
   const args = process.argv.slice(2);
-  const value = (flag) => {
-    const i = args.indexOf(flag);
-    if (i < 0) return undefined;
-    if (i + 1 >= args.length) usage(name, defaultPort, `${flag} needs a value`);
-    return args[i + 1];
-  };
+  const i = args.indexOf(flag);
+  if (i < 0) return undefined;
+  if (i + 1 >= args.length) usage(name, defaultPort, `${flag} needs a value`);
+  return args[i + 1];
+}
+
+export function hostPort(name, defaultPort) {
+  const value = (flag) => optionValue(name, defaultPort, flag);
   const host = value("--host") ?? "127.0.0.1";
   const raw = value("--port") ?? process.env.PORT ?? String(defaultPort);
   const port = Number(raw);

@@ -13,8 +13,14 @@
 //!   when asked), `publish` `{room, payload}` (emits `message` with `payload` to the
 //!   room, except the sender).
 //!
+//! `--redis redis://HOST:PORT/` makes the Socket.IO side a node of a cluster through the
+//! Redis pub/sub adapter (`iolite-redis`, default options): `publish` reaches the room on
+//! every node attached to that Redis, iolite's or Node's (scripts/bench `cluster-fanout`).
+//! It listens only once the adapter has subscribed. The raw WebSocket side stays local.
+//!
 //! Port 0 picks a free port; the chosen ports are printed. The tests start the same
-//! servers in-process through [`serve_ws`] and [`serve_sio`].
+//! servers in-process through [`serve_ws`] and [`serve_sio`] (or [`sio_on`] with a
+//! Redis-backed builder).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -171,7 +177,13 @@ struct Publish {
 
 /// The Socket.IO side of the contract.
 pub fn sio() -> SocketIo {
-    let io = SocketIo::new();
+    sio_on(SocketIo::builder())
+}
+
+/// The Socket.IO side of the contract on a server from `builder` (with a cluster adapter,
+/// say).
+pub fn sio_on(builder: iolite::Builder) -> SocketIo {
+    let io = builder.build();
     io.ns("/", |socket: SocketRef| async move {
         socket.on(
             "echo",
@@ -212,6 +224,26 @@ pub async fn serve_sio(listener: TcpListener) -> std::io::Result<()> {
     sio().serve(listener).await
 }
 
+/// [`sio`] as a node of the cluster on the Redis server at `url`, once its adapter has
+/// subscribed (so a broadcast from another node cannot be missed by a client that joined
+/// here first). Fails when `url` is not a Redis URL or Redis does not answer in 10 s.
+pub async fn sio_redis(url: &str) -> std::io::Result<SocketIo> {
+    let redis = iolite_redis::RedisClient::new(url)
+        .map_err(|e| std::io::Error::other(format!("--redis {url}: {e}")))?;
+    let io = sio_on(
+        SocketIo::builder().adapter(redis.adapter_factory(iolite_redis::AdapterOptions::default())),
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(10), redis.ready())
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("--redis {url}: not subscribed after 10 s"),
+            )
+        })?;
+    Ok(io)
+}
+
 fn port_arg(args: &[String], name: &str, default: u16) -> Result<u16, String> {
     match args.iter().position(|a| a == name) {
         None => Ok(default),
@@ -247,18 +279,28 @@ async fn main() -> std::io::Result<()> {
             Some(i) => args.get(i + 1).cloned().ok_or("--host needs an address")?,
             None => "127.0.0.1".to_owned(),
         };
+        let redis = match args.iter().position(|a| a == "--redis") {
+            Some(i) => Some(args.get(i + 1).cloned().ok_or("--redis needs a URL")?),
+            None => None,
+        };
         Ok::<_, String>((
             host,
             port_arg(&args, "--ws-port", 3000)?,
             port_arg(&args, "--sio-port", 3001)?,
+            redis,
         ))
     })();
-    let (host, ws_port, sio_port) = match parsed {
+    let (host, ws_port, sio_port, redis) = match parsed {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("bench_server: {e}\nusage: bench_server [--host 127.0.0.1] [--ws-port 3000] [--sio-port 3001]");
+            eprintln!("bench_server: {e}\nusage: bench_server [--host 127.0.0.1] [--ws-port 3000] [--sio-port 3001] [--redis redis://HOST:PORT/]");
             std::process::exit(2);
         }
+    };
+    // Subscribed before listening: a client that can connect can receive from every node.
+    let io = match &redis {
+        Some(url) => sio_redis(url).await?,
+        None => sio(),
     };
     let ws = listen(&host, ws_port).await?;
     let sio = listen(&host, sio_port).await?;
@@ -268,8 +310,11 @@ async fn main() -> std::io::Result<()> {
         ws.local_addr()?
     );
     println!("sio http://{}/socket.io/", sio.local_addr()?);
+    if let Some(url) = &redis {
+        println!("cluster: Redis pub/sub adapter at {url}");
+    }
     tokio::select! {
         r = serve_ws(ws) => r,
-        r = serve_sio(sio) => r,
+        r = io.serve(sio) => r,
     }
 }

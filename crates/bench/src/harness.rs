@@ -87,15 +87,20 @@ impl Shared {
         self.measure_start() + self.cfg.duration
     }
 
-    /// Opens connection `i` of `n` at its turn in the ramp. A failure is counted and
-    /// reported as `None`.
+    /// Opens connection `i` of `n` at its turn in the ramp, to node `i % nodes` of --url.
+    /// A failure is counted and reported as `None`.
     pub async fn open(&self, i: usize, n: usize, route: Route<'_>) -> Option<Conn> {
+        self.open_on(i, i, n, route).await
+    }
+
+    /// [`open`](Self::open) to node `node % nodes` of --url instead.
+    pub async fn open_on(&self, node: usize, i: usize, n: usize, route: Route<'_>) -> Option<Conn> {
         if !self.cfg.ramp_up.is_zero() && n > 0 {
             let at = self.t0 + self.cfg.ramp_up.mul_f64(i as f64 / n as f64);
             tokio::time::sleep_until(at.into()).await;
         }
         let permit = self.sem.acquire().await.ok();
-        let r = Conn::connect(&self.cfg.endpoint, route, &self.conn_cfg).await;
+        let r = Conn::connect(self.cfg.endpoint_for(node), route, &self.conn_cfg).await;
         drop(permit);
         match r {
             Ok(c) => {
@@ -171,12 +176,14 @@ pub struct Sample {
 }
 
 /// /proc samples of the server and of the generator at one moment.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Snapshot {
     /// When.
     pub at: Instant,
-    /// The server, if --server-pid was given and readable.
-    pub server: Option<ProcSample>,
+    /// Each --server-pid, in order (`None`: not readable).
+    pub servers: Vec<Option<ProcSample>>,
+    /// Each --watch-pid, in order.
+    pub watched: Vec<Option<ProcSample>>,
     /// This process.
     pub generator: Option<ProcSample>,
     /// [`procfs::listen_overflows`].
@@ -216,10 +223,12 @@ pub struct Harness {
     open_at_end: i64,
 }
 
-fn snapshot(server_pid: Option<u32>) -> Snapshot {
+fn snapshot(cfg: &RunConfig) -> Snapshot {
+    let sample = |pids: &[u32]| pids.iter().map(|&p| procfs::sample(p).ok()).collect();
     Snapshot {
         at: Instant::now(),
-        server: server_pid.and_then(|p| procfs::sample(p).ok()),
+        servers: sample(&cfg.server_pids),
+        watched: sample(&cfg.watch_pids),
         generator: procfs::sample(std::process::id()).ok(),
         listen_overflows: procfs::listen_overflows(),
     }
@@ -272,7 +281,7 @@ impl Harness {
             heartbeat: cfg.heartbeat,
         };
         let progress = cfg.progress;
-        let baseline = snapshot(cfg.server_pid);
+        let baseline = snapshot(&cfg);
         let shared = Arc::new(Shared {
             connect_rec: (cfg.scenario == Scenario::Churn).then(Recorder::new),
             sem: Semaphore::new(cfg.connect_concurrency),
@@ -346,9 +355,10 @@ impl Harness {
 
     /// Samples /proc, starts the timeline and enters Measure.
     pub fn start_measure(&mut self) {
-        let start = snapshot(self.shared.cfg.server_pid);
+        let start = snapshot(&self.shared.cfg);
+        let start_at = start.at;
         self.start = Some(start);
-        let _ = self.shared.measure_start.set(start.at);
+        let _ = self.shared.measure_start.set(start_at);
         let total_ms = self.shared.cfg.duration.as_millis() as u64;
         let pb = bar(
             self.progress,
@@ -360,16 +370,16 @@ impl Harness {
         let pb2 = pb.clone();
         let handle = tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(
-                (start.at + Duration::from_millis(250)).into(),
+                (start_at + Duration::from_millis(250)).into(),
                 Duration::from_millis(250),
             );
-            let (mut sent0, mut recv0, mut t0) = (0u64, 0u64, start.at);
+            let (mut sent0, mut recv0, mut t0) = (0u64, 0u64, start_at);
             let mut n = 0u64;
             loop {
                 tick.tick().await;
                 n += 1;
                 let now = Instant::now();
-                pb2.set_position((now - start.at).as_millis() as u64);
+                pb2.set_position((now - start_at).as_millis() as u64);
                 if n % 4 != 0 {
                     continue;
                 }
@@ -379,7 +389,7 @@ impl Harness {
                 let window = shared.rec.take_window();
                 let lat = Latency::from_histogram(&window);
                 let s = Sample {
-                    t_s: (now - start.at).as_secs_f64(),
+                    t_s: (now - start_at).as_secs_f64(),
                     sent_per_s: (sent - sent0) as f64 / dt,
                     received_per_s: (count - recv0) as f64 / dt,
                     p50_us: lat.as_ref().map(|l| l.p50),
@@ -406,7 +416,7 @@ impl Harness {
 
     /// Sleeps through the measured phase's --duration.
     pub async fn run_for_duration(&self) {
-        if let Some(start) = self.start {
+        if let Some(start) = &self.start {
             tokio::time::sleep_until((start.at + self.shared.cfg.duration).into()).await;
         }
     }
@@ -452,7 +462,7 @@ impl Harness {
 
     /// Ends the measured window: samples /proc and stops the timeline.
     pub fn end_measure(&mut self) {
-        self.end = Some(snapshot(self.shared.cfg.server_pid));
+        self.end = Some(snapshot(&self.shared.cfg));
         self.open_at_end = self.shared.open.load(Ordering::Relaxed);
         if let Some((h, pb)) = self.sampler.take() {
             h.abort();
@@ -467,16 +477,17 @@ impl Harness {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let start = self.start.unwrap_or(self.baseline);
+        let start = self.start.clone().unwrap_or_else(|| self.baseline.clone());
         let end = self
             .end
-            .unwrap_or_else(|| snapshot(self.shared.cfg.server_pid));
+            .clone()
+            .unwrap_or_else(|| snapshot(&self.shared.cfg));
         let window_end = self.window_end.unwrap_or(end.at).max(start.at);
         Window {
-            baseline: self.baseline,
+            baseline: self.baseline.clone(),
+            measured: window_end - start.at,
             start,
             end,
-            measured: window_end - start.at,
             connect_time: self.connect_time,
             samples,
             open_at_end: self.open_at_end,

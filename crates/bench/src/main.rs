@@ -39,8 +39,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(a) => &a.common,
         Command::Plot(_) => anyhow::bail!("nothing to run"),
     };
-    if let Some(pid) = cfg.server_pid {
+    for &pid in &cfg.server_pids {
         procfs::sample(pid).context("--server-pid")?;
+    }
+    for &pid in &cfg.watch_pids {
+        procfs::sample(pid).context("--watch-pid")?;
     }
     // Thousands of sockets: take every file descriptor the hard limit allows.
     let limit = procfs::raise_nofile_limit()

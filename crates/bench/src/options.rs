@@ -71,6 +71,8 @@ impl Protocol {
 pub struct Common {
     /// The server: ws://HOST:PORT (raw WebSocket paths are appended to its path) or, for
     /// Socket.IO, ws:// or http://HOST:PORT[/engine.io-path/] (default path /socket.io/).
+    /// Several, comma-separated, for the nodes of a cluster: connection i goes to URL
+    /// i % count (fanout: subscriber i; publisher j to URL j % count).
     #[arg(long, default_value = "ws://127.0.0.1:3000")]
     pub url: String,
     /// ws, sio (Socket.IO over WebSocket) or sio-polling (Socket.IO over long-polling).
@@ -101,9 +103,14 @@ pub struct Common {
     #[arg(long, default_value_t = 100)]
     pub connect_concurrency: usize,
     /// The server's pid: its CPU time (/proc/PID/stat) and RSS (/proc/PID/status) are
-    /// sampled at the start and end of the measured phase.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// sampled at the start and end of the measured phase. Several (repeated or
+    /// comma-separated) for the nodes of a cluster: CPU time and RSS are summed.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+    /// Another process to sample over the same window and report apart from the server
+    /// (the Redis server of a cluster, say); repeated or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub watch_pid: Vec<u32>,
     /// Write the results as JSON to this file (`-`: standard output).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -308,8 +315,10 @@ pub enum Load {
 pub struct RunConfig {
     /// Which scenario.
     pub scenario: Scenario,
-    /// Where and how to connect.
+    /// Where and how to connect (the first of [`endpoints`](Self::endpoints)).
     pub endpoint: Endpoint,
+    /// Every node given to --url, in order; connection i goes to `endpoints[i % len]`.
+    pub endpoints: Vec<Endpoint>,
     /// The URL as given.
     pub url: String,
     /// Connections (subscribers, users, churn concurrency).
@@ -337,8 +346,10 @@ pub struct RunConfig {
     pub heartbeat: Option<Duration>,
     /// Seed (chat).
     pub seed: u64,
-    /// Server to sample.
-    pub server_pid: Option<u32>,
+    /// Server processes to sample (their CPU time and RSS are summed).
+    pub server_pids: Vec<u32>,
+    /// Other processes sampled over the same window, reported apart.
+    pub watch_pids: Vec<u32>,
     /// Connect / join / closed-loop deadline.
     #[serde(serialize_with = "ser_secs")]
     pub timeout: Duration,
@@ -379,6 +390,13 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 pub const MAX_PAYLOAD: usize = 16 << 20;
 
 impl RunConfig {
+    /// The node connection `i` goes to: round-robin over --url.
+    pub fn endpoint_for(&self, i: usize) -> &Endpoint {
+        self.endpoints
+            .get(i % self.endpoints.len().max(1))
+            .unwrap_or(&self.endpoint)
+    }
+
     /// Validates a scenario's options (`plot` is not a run: `None`).
     pub fn from_command(cmd: &Command) -> Option<Result<Self, ConfigError>> {
         Some(match cmd {
@@ -421,7 +439,28 @@ impl RunConfig {
         messages: u64,
         in_flight: usize,
     ) -> Result<Self, ConfigError> {
-        let endpoint = Endpoint::parse(&c.url, c.protocol)?;
+        let endpoints = c
+            .url
+            .split(',')
+            .map(|u| {
+                let u = u.trim();
+                if u.is_empty() {
+                    return invalid(format!(
+                        "--url {}: an empty URL in the comma-separated list",
+                        c.url
+                    ));
+                }
+                Endpoint::parse(u, c.protocol)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(endpoint) = endpoints.first().cloned() else {
+            return invalid("--url is empty");
+        };
+        for pid in c.server_pid.iter().chain(&c.watch_pid) {
+            if *pid == 0 {
+                return invalid("--server-pid and --watch-pid take process ids, not 0");
+            }
+        }
         if c.connections == 0 {
             return invalid("--connections must be at least 1");
         }
@@ -520,6 +559,7 @@ impl RunConfig {
         Ok(Self {
             scenario,
             endpoint,
+            endpoints,
             url: c.url.clone(),
             connections: c.connections,
             load,
@@ -532,7 +572,8 @@ impl RunConfig {
             messages,
             heartbeat: None,
             seed: 1,
-            server_pid: c.server_pid,
+            server_pids: c.server_pid.clone(),
+            watch_pids: c.watch_pid.clone(),
             timeout: c.timeout,
             drain: c.drain,
             progress: !c.no_progress,

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::harness::{fmt_us, si, Harness, Sample};
 use crate::options::Load;
+use crate::procfs::ProcSample;
 use crate::stats::{Latency, OrderTotals};
 
 /// What a scenario counted, for [`Report::build`].
@@ -52,10 +53,11 @@ pub struct Connections {
     pub listen_overflows: Option<u64>,
 }
 
-/// The server's resources over the measured phase (from /proc).
+/// The server's resources over the measured phase (from /proc); with several
+/// --server-pid (the nodes of a cluster), the sums over them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ServerStats {
-    /// Its pid.
+    /// Its pid (the first, with several).
     pub pid: u32,
     /// User + system CPU seconds over the measured phase.
     pub cpu_s: f64,
@@ -73,6 +75,57 @@ pub struct ServerStats {
     pub rss_end_bytes: u64,
     /// (end − baseline) / connections open at the end.
     pub rss_per_connection_bytes: Option<f64>,
+    /// Each process on its own, in the order of --server-pid.
+    #[serde(default)]
+    pub processes: Vec<ProcStats>,
+}
+
+/// One process's resources over the measured phase: a node of the server, or a
+/// --watch-pid.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ProcStats {
+    /// Its pid.
+    pub pid: u32,
+    /// User + system CPU seconds over the measured phase.
+    pub cpu_s: f64,
+    /// Of one core, averaged over the measured phase.
+    pub cpu_percent: f64,
+    /// CPU microseconds per message sent.
+    pub cpu_us_per_message: Option<f64>,
+    /// CPU microseconds per delivery (fanout, burst, chat).
+    pub cpu_us_per_delivery: Option<f64>,
+    /// RSS before the generator connected, bytes.
+    pub rss_baseline_bytes: u64,
+    /// RSS when the measured phase ended.
+    pub rss_end_bytes: u64,
+}
+
+impl ProcStats {
+    fn new(pid: u32, [b, s, e]: [ProcSample; 3], wall: f64, o: &Outcome) -> Self {
+        let cpu = (e.cpu_s - s.cpu_s).max(0.0);
+        let per = |n: u64| (n > 0).then(|| cpu * 1e6 / n as f64);
+        Self {
+            pid,
+            cpu_s: cpu,
+            cpu_percent: if wall > 0.0 { cpu / wall * 100.0 } else { 0.0 },
+            cpu_us_per_message: per(o.messages),
+            cpu_us_per_delivery: o.deliveries.and_then(per),
+            rss_baseline_bytes: b.rss_bytes,
+            rss_end_bytes: e.rss_bytes,
+        }
+    }
+}
+
+/// Samples of the --server-pid processes `pids` at baseline, start and end; `None` if any
+/// is missing.
+fn samples_of(pids: &[u32], w: &crate::harness::Window) -> Option<Vec<(u32, [ProcSample; 3])>> {
+    pids.iter()
+        .enumerate()
+        .map(|(k, &pid)| {
+            let at = |s: &crate::harness::Snapshot| s.servers.get(k).copied().flatten();
+            Some((pid, [at(&w.baseline)?, at(&w.start)?, at(&w.end)?]))
+        })
+        .collect()
 }
 
 /// The generator's own resources over the measured phase.
@@ -146,6 +199,9 @@ pub struct Report {
     pub error_kinds: BTreeMap<String, u64>,
     /// The server, with --server-pid.
     pub server: Option<ServerStats>,
+    /// Each --watch-pid over the same window (not counted in `server`).
+    #[serde(default)]
+    pub watched: Vec<ProcStats>,
     /// The generator.
     pub generator: GeneratorStats,
     /// Scenario-specific figures.
@@ -164,30 +220,47 @@ impl Report {
         let per_s = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let open_end = w.open_at_end.max(0) as u64;
         let wall = (w.end.at - w.start.at).as_secs_f64();
-        let server = match (
-            cfg.server_pid,
-            w.baseline.server,
-            w.start.server,
-            w.end.server,
-        ) {
-            (Some(pid), Some(b), Some(s), Some(e)) => {
-                let cpu = (e.cpu_s - s.cpu_s).max(0.0);
-                let per = |n: u64| (n > 0).then(|| cpu * 1e6 / n as f64);
-                Some(ServerStats {
-                    pid,
-                    cpu_s: cpu,
-                    cpu_percent: if wall > 0.0 { cpu / wall * 100.0 } else { 0.0 },
-                    cpu_us_per_message: per(o.messages),
-                    cpu_us_per_delivery: o.deliveries.and_then(per),
+        // A cluster is one server: its nodes' CPU time and RSS add up.
+        let server = samples_of(&cfg.server_pids, &w)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                let sum = |k: usize| ProcSample {
+                    cpu_s: v.iter().map(|(_, s)| s[k].cpu_s).sum(),
+                    rss_bytes: v.iter().map(|(_, s)| s[k].rss_bytes).sum(),
+                };
+                let (b, s, e) = (sum(0), sum(1), sum(2));
+                let total = ProcStats::new(v[0].0, [b, s, e], wall, &o);
+                ServerStats {
+                    pid: total.pid,
+                    cpu_s: total.cpu_s,
+                    cpu_percent: total.cpu_percent,
+                    cpu_us_per_message: total.cpu_us_per_message,
+                    cpu_us_per_delivery: total.cpu_us_per_delivery,
                     rss_baseline_bytes: b.rss_bytes,
                     rss_start_bytes: s.rss_bytes,
                     rss_end_bytes: e.rss_bytes,
                     rss_per_connection_bytes: (open_end > 0)
                         .then(|| (e.rss_bytes as f64 - b.rss_bytes as f64) / open_end as f64),
-                })
-            }
-            _ => None,
-        };
+                    processes: v
+                        .iter()
+                        .map(|&(pid, s)| ProcStats::new(pid, s, wall, &o))
+                        .collect(),
+                }
+            });
+        let watched: Vec<ProcStats> = cfg
+            .watch_pids
+            .iter()
+            .enumerate()
+            .filter_map(|(k, &pid)| {
+                let at = |s: &crate::harness::Snapshot| s.watched.get(k).copied().flatten();
+                Some(ProcStats::new(
+                    pid,
+                    [at(&w.baseline)?, at(&w.start)?, at(&w.end)?],
+                    wall,
+                    &o,
+                ))
+            })
+            .collect();
         let threads = tokio::runtime::Handle::try_current()
             .map(|h| h.metrics().num_workers())
             .unwrap_or(1);
@@ -209,7 +282,8 @@ impl Report {
                 threads.min(cpus)
             ));
         } else if let Some(s) = &server {
-            let machine = (gcpu + s.cpu_s) / (wall * cpus as f64);
+            let others: f64 = watched.iter().map(|p| p.cpu_s).sum();
+            let machine = (gcpu + s.cpu_s + others) / (wall * cpus as f64);
             if machine > 0.9 && s.pid != std::process::id() {
                 warning = Some(format!(
                     "server and generator together used {:.0}% of the machine's {cpus} CPUs: both were short of CPU",
@@ -268,6 +342,7 @@ impl Report {
             errors: sh.errors.total(),
             error_kinds: sh.errors.kinds(),
             server,
+            watched,
             generator: GeneratorStats {
                 threads,
                 cpus,
@@ -394,10 +469,16 @@ impl Report {
             s.push('\n');
         }
         if let Some(sv) = &self.server {
+            let pids = if sv.processes.len() > 1 {
+                let list: Vec<_> = sv.processes.iter().map(|p| p.pid.to_string()).collect();
+                format!("pids {} together", list.join("+"))
+            } else {
+                format!("pid {}", sv.pid)
+            };
             let _ = write!(
                 s,
-                "server       pid {}: {:.2} s CPU ({:.0}% of a core)",
-                sv.pid, sv.cpu_s, sv.cpu_percent
+                "server       {pids}: {:.2} s CPU ({:.0}% of a core)",
+                sv.cpu_s, sv.cpu_percent
             );
             if let Some(v) = sv.cpu_us_per_message {
                 let _ = write!(s, ", {v:.2} µs per message");
@@ -416,6 +497,14 @@ impl Report {
                 let _ = write!(s, " ({} per connection)", kib(p));
             }
             s.push('\n');
+            if sv.processes.len() > 1 {
+                for p in &sv.processes {
+                    proc_line(&mut s, "  node", p);
+                }
+            }
+        }
+        for p in &self.watched {
+            proc_line(&mut s, "watched", p);
         }
         let g = &self.generator;
         let _ = writeln!(
@@ -432,6 +521,20 @@ impl Report {
         }
         s
     }
+}
+
+fn proc_line(s: &mut String, name: &str, p: &ProcStats) {
+    let _ = write!(
+        s,
+        "{name:<12} pid {}: {:.2} s CPU ({:.0}% of a core)",
+        p.pid, p.cpu_s, p.cpu_percent
+    );
+    if let Some(v) = p.cpu_us_per_delivery {
+        let _ = write!(s, ", {v:.3} µs per delivery");
+    } else if let Some(v) = p.cpu_us_per_message {
+        let _ = write!(s, ", {v:.2} µs per message");
+    }
+    let _ = writeln!(s, "; RSS {}", mib(p.rss_end_bytes));
 }
 
 fn mib(b: u64) -> String {

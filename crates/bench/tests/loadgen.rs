@@ -413,6 +413,13 @@ fn bad_options_say_what_is_wrong() {
         (&["echo", "--url", "localhost:3000"], "--url localhost:3000"),
         (&["echo", "--url", "ws://h:99999"], "port"),
         (
+            &["echo", "--url", "ws://h:1,,ws://h:2"],
+            "an empty URL in the comma-separated list",
+        ),
+        (&["echo", "--url", "ws://h:1,h:2"], "--url h:2"),
+        (&["echo", "--server-pid", "0"], "not 0"),
+        (&["echo", "--watch-pid", "4294967295"], "--watch-pid"),
+        (
             &["fanout", "--rooms", "5", "--publishers", "2"],
             "--publishers 2 is less than --rooms 5",
         ),

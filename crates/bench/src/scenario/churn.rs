@@ -109,7 +109,7 @@ async fn closed_loop(sh: Arc<Shared>) {
 async fn cycle(sh: &Shared, k: usize) {
     sh.sent.fetch_add(1, Ordering::Relaxed);
     let t0 = now_ns();
-    let conn = match Conn::connect(&sh.cfg.endpoint, Route::Echo, &sh.conn_cfg).await {
+    let conn = match Conn::connect(sh.cfg.endpoint_for(k), Route::Echo, &sh.conn_cfg).await {
         Ok(c) => c,
         Err(e) => {
             sh.errors.add(e.kind());

@@ -199,7 +199,9 @@ async fn publisher(sh: Arc<Shared>, plan: Arc<Plan>, j: usize, slot: usize, tota
     let mut phase = sh.phase();
     let room = plan.pubs[j].room;
     let name = room_name(room);
-    let Some(mut conn) = sh.open(slot, total, Route::Room(&name)).await else {
+    // Publisher j on node j of --url: with one publisher and several nodes, it is on the
+    // first and the others get its messages through the cluster adapter.
+    let Some(mut conn) = sh.open_on(j, slot, total, Route::Room(&name)).await else {
         return;
     };
     sh.mark_ready();
