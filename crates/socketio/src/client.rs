@@ -239,10 +239,26 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
             t.abort();
         }
         let handler = read(&ns.connect).clone();
-        if let Some(h) = handler {
-            match h.call(socket.clone(), &auth) {
-                Ok(f) => f.await,
-                Err(e) => tracing::debug!(error = %e, "connect handler not called"),
+        let Some(h) = handler else {
+            socket.release_held();
+            return;
+        };
+        match h.call(socket.clone(), &auth) {
+            Ok(mut f) => {
+                // Its first poll registers the socket's handlers (as Node's synchronous
+                // `connection` listeners do); packets held meanwhile go to them after.
+                let pending = {
+                    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                    f.as_mut().poll(&mut cx).is_pending()
+                };
+                socket.release_held();
+                if pending {
+                    f.await;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "connect handler not called");
+                socket.release_held();
             }
         }
     }));

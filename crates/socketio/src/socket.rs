@@ -75,7 +75,14 @@ pub struct Socket {
     extensions: Mutex<http::Extensions>,
     /// `Some` until the socket connects or is dropped: rooms joined by middlewares.
     pending_rooms: Mutex<Option<Vec<Room>>>,
+    /// `Some` until the connect handler has registered its handlers: packets that came in
+    /// meanwhile, dispatched in order once it has.
+    held: Mutex<Option<Vec<Packet>>>,
 }
+
+/// Packets held for a socket whose connect handler has not run yet. The window is the
+/// handler's first poll, so a client can only fill it by flooding; past this it is cut off.
+const MAX_HELD: usize = 1024;
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,6 +139,7 @@ impl Socket {
             data: Mutex::new(data),
             extensions: Mutex::default(),
             pending_rooms: Mutex::new(Some(Vec::new())),
+            held: Mutex::new(Some(Vec::new())),
         })
     }
 
@@ -372,8 +380,48 @@ impl Socket {
         }
     }
 
-    /// A packet for this socket from its client.
+    /// A packet for this socket from its client. Until the connect handler has had its
+    /// first poll (where handlers are registered) packets are held: the client may answer
+    /// the CONNECT packet before that handler has run on another thread, and Node, whose
+    /// `connection` listeners run before any later packet is read, loses none of them.
     pub(crate) fn on_packet(self: &Arc<Self>, packet: Packet) {
+        {
+            let mut held = lock(&self.held);
+            if let Some(h) = held.as_mut() {
+                if h.len() >= MAX_HELD {
+                    drop(held);
+                    tracing::debug!(socket = %self.id, "too many packets before the connect handler ran");
+                    self.conn.close();
+                    return;
+                }
+                h.push(packet);
+                return;
+            }
+        }
+        self.dispatch(packet);
+    }
+
+    /// Dispatches the packets held until now, in order, and lets later ones through.
+    pub(crate) fn release_held(self: &Arc<Self>) {
+        loop {
+            let batch = {
+                let mut held = lock(&self.held);
+                match held.as_mut() {
+                    Some(h) if !h.is_empty() => std::mem::take(h),
+                    _ => {
+                        // Empty: from now on packets are dispatched as they come.
+                        *held = None;
+                        return;
+                    }
+                }
+            };
+            for p in batch {
+                self.dispatch(p);
+            }
+        }
+    }
+
+    fn dispatch(self: &Arc<Self>, packet: Packet) {
         match packet.kind {
             PacketType::Event | PacketType::BinaryEvent => self.on_event(packet),
             PacketType::Ack | PacketType::BinaryAck => {

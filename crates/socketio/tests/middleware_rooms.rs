@@ -63,3 +63,83 @@ async fn rooms_joined_in_a_middleware_hold_after_connect() {
     io.to("from-middleware").emit("hi", &1).unwrap();
     assert_eq!(recv_text(&mut ws).await, r#"42["hi",1]"#);
 }
+
+/// A client may send an event as soon as it has the CONNECT reply, while the connect
+/// handler, which registers the event handlers, still runs on another thread (here: a
+/// middleware that awaits moves the connect to a task, and the handler takes 300 ms before
+/// registering). The event waits for the handler, as in Node, instead of being lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sent_right_after_connect_reaches_the_handlers_the_connect_handler_registers() {
+    let io = SocketIo::new();
+    let ns = io.ns("/", |socket: SocketRef| async move {
+        std::thread::sleep(Duration::from_millis(300));
+        socket.on("ping", |ack: iolite::AckSender| async move {
+            ack.send("pong").unwrap();
+        });
+    });
+    ns.use_middleware(|_s: SocketRef| async move {
+        tokio::task::yield_now().await;
+        Ok(())
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let io2 = io.clone();
+    tokio::spawn(async move { io2.serve(listener).await });
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+
+    for _ in 0..3 {
+        let (mut ws, _) = ClientBuilder::new(url.clone()).connect().await.unwrap();
+        recv_text(&mut ws).await;
+        ws.send(Message::text("40")).unwrap();
+        assert!(recv_text(&mut ws).await.starts_with("40"));
+        ws.send(Message::text(r#"421["ping"]"#)).unwrap();
+        assert_eq!(recv_text(&mut ws).await, r#"431["pong"]"#);
+    }
+}
+
+/// Packets held for a connect handler that has not run yet are bounded: a client that
+/// floods that window is cut off, and the next client is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_before_the_connect_handler_ran_closes_that_connection_only() {
+    let io = SocketIo::new();
+    let ns = io.ns("/", |socket: SocketRef| async move {
+        std::thread::sleep(Duration::from_millis(500));
+        socket.on("ping", |ack: iolite::AckSender| async move {
+            ack.send("pong").unwrap();
+        });
+    });
+    ns.use_middleware(|_s: SocketRef| async move {
+        tokio::task::yield_now().await;
+        Ok(())
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let io2 = io.clone();
+    tokio::spawn(async move { io2.serve(listener).await });
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+
+    let (mut ws, _) = ClientBuilder::new(url.clone()).connect().await.unwrap();
+    recv_text(&mut ws).await;
+    ws.send(Message::text("40")).unwrap();
+    assert!(recv_text(&mut ws).await.starts_with("40"));
+    for _ in 0..1100 {
+        ws.send(Message::text(r#"42["ping"]"#)).unwrap();
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.recv().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "the flooding connection is closed");
+
+    let (mut ws, _) = ClientBuilder::new(url).connect().await.unwrap();
+    recv_text(&mut ws).await;
+    ws.send(Message::text("40")).unwrap();
+    assert!(recv_text(&mut ws).await.starts_with("40"));
+    ws.send(Message::text(r#"421["ping"]"#)).unwrap();
+    assert_eq!(recv_text(&mut ws).await, r#"431["pong"]"#);
+}
