@@ -285,13 +285,15 @@ async fn run_middlewares(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef
 
 fn register(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef, name: &str, rooms: Vec<Room>) {
     let pending = socket.take_pending_rooms();
+    // In the namespace before it counts as connected, so that a join from another thread
+    // in between finds it.
+    ns.add_socket(socket.clone());
     socket
         .connected
         .store(true, std::sync::atomic::Ordering::Release);
-    ns.add_socket(socket.clone());
-    ns.rooms.join(socket.id, Room::from(socket.id.as_str()));
+    ns.rooms.join(socket, Room::from(socket.id.as_str()));
     for r in rooms.into_iter().chain(pending) {
-        ns.rooms.join(socket.id, r);
+        ns.rooms.join(socket, r);
     }
     lock(&conn.data().sockets).push((name.to_owned(), socket.clone()));
 }

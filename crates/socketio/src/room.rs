@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use iolite_engine::Sid;
 
 use crate::adapter::{Adapter, BroadcastOptions};
+use crate::socket::SocketRef;
 use crate::sync::{read, write};
 
 /// A room name.
@@ -15,8 +16,15 @@ pub type Room = Arc<str>;
 
 const SHARDS: usize = 32;
 
-type RoomShard = RwLock<HashMap<Room, HashSet<Sid>>>;
-type SocketShard = RwLock<HashMap<Sid, HashSet<Room>>>;
+/// A room's members, with the sockets themselves so that a broadcast needs no lookup.
+type RoomShard = RwLock<HashMap<Room, HashMap<Sid, SocketRef>>>;
+type SocketShard = RwLock<HashMap<Sid, Member>>;
+
+/// A socket and the rooms it is in.
+struct Member {
+    socket: SocketRef,
+    rooms: HashSet<Room>,
+}
 
 pub(crate) struct RoomIndex {
     hasher: std::collections::hash_map::RandomState,
@@ -40,17 +48,22 @@ impl RoomIndex {
         (self.hasher.hash_one(k) as usize) % SHARDS
     }
 
-    pub(crate) fn join(&self, sid: Sid, room: Room) {
+    pub(crate) fn join(&self, socket: &SocketRef, room: Room) {
+        let sid = socket.id;
         let new = write(&self.sockets[self.shard(&sid)])
             .entry(sid)
-            .or_default()
+            .or_insert_with(|| Member {
+                socket: socket.clone(),
+                rooms: HashSet::new(),
+            })
+            .rooms
             .insert(room.clone());
         if new {
             let created = {
                 let mut shard = write(&self.rooms[self.shard(&*room)]);
-                let set = shard.entry(room.clone()).or_default();
-                let created = set.is_empty();
-                set.insert(sid);
+                let members = shard.entry(room.clone()).or_default();
+                let created = members.is_empty();
+                members.insert(sid, socket.clone());
                 created
             };
             if created {
@@ -62,7 +75,7 @@ impl RoomIndex {
     pub(crate) fn leave(&self, sid: Sid, room: &str) {
         let removed = write(&self.sockets[self.shard(&sid)])
             .get_mut(&sid)
-            .is_some_and(|r| r.remove(room));
+            .is_some_and(|m| m.rooms.remove(room));
         if removed {
             let mut shard = write(&self.rooms[self.shard(room)]);
             if let Some(set) = shard.get_mut(room) {
@@ -78,7 +91,9 @@ impl RoomIndex {
     }
 
     pub(crate) fn leave_all(&self, sid: Sid) {
-        let rooms = write(&self.sockets[self.shard(&sid)]).remove(&sid);
+        let rooms = write(&self.sockets[self.shard(&sid)])
+            .remove(&sid)
+            .map(|m| m.rooms);
         for room in rooms.into_iter().flatten() {
             let mut shard = write(&self.rooms[self.shard(&*room)]);
             if let Some(set) = shard.get_mut(&room) {
@@ -99,7 +114,7 @@ impl RoomIndex {
     pub(crate) fn rooms_of(&self, sid: Sid) -> Vec<Room> {
         read(&self.sockets[self.shard(&sid)])
             .get(&sid)
-            .map(|r| r.iter().cloned().collect())
+            .map(|m| m.rooms.iter().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -110,36 +125,85 @@ impl RoomIndex {
             .collect()
     }
 
-    fn in_rooms(&self, rooms: &[Room], out: &mut HashSet<Sid>) {
-        for room in rooms {
-            if let Some(set) = read(&self.rooms[self.shard(&**room)]).get(room) {
-                out.extend(set.iter().copied());
+    /// Calls `f` with each socket a target reaches, after the index's locks are released:
+    /// a send may close a socket (a slow client), which leaves its rooms.
+    pub(crate) fn for_each(&self, target: &BroadcastOptions, f: impl FnMut(&SocketRef)) {
+        self.select(target).iter().for_each(f);
+    }
+
+    /// The sockets a target reaches.
+    pub(crate) fn select(&self, target: &BroadcastOptions) -> Vec<SocketRef> {
+        let except = self.excluded(&target.except);
+        match &target.rooms[..] {
+            // The common broadcasts (one room, the namespace) need no set to deduplicate.
+            [room] => read(&self.rooms[self.shard(&**room)])
+                .get(room)
+                .map(|m| {
+                    m.iter()
+                        .filter(|(sid, _)| !except.contains(sid))
+                        .map(|(_, s)| s.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            [] => {
+                let mut all = Vec::new();
+                for shard in self.sockets.iter() {
+                    all.extend(
+                        read(shard)
+                            .iter()
+                            .filter(|(sid, _)| !except.contains(sid))
+                            .map(|(_, m)| m.socket.clone()),
+                    );
+                }
+                all
+            }
+            rooms => {
+                let mut set: HashMap<Sid, SocketRef> = HashMap::new();
+                for room in rooms {
+                    if let Some(members) = read(&self.rooms[self.shard(&**room)]).get(room) {
+                        set.extend(
+                            members
+                                .iter()
+                                .filter(|(sid, _)| !except.contains(sid))
+                                .map(|(k, v)| (*k, v.clone())),
+                        );
+                    }
+                }
+                set.into_values().collect()
             }
         }
     }
 
-    /// The sockets a target reaches.
-    pub(crate) fn select(&self, target: &BroadcastOptions) -> Vec<Sid> {
-        if target.rooms.len() == 1 && target.except.is_empty() {
-            // The common case (one room) without building a set.
-            return read(&self.rooms[self.shard(&*target.rooms[0])])
-                .get(&target.rooms[0])
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-        }
-        let mut set = HashSet::new();
-        if target.rooms.is_empty() {
-            for s in self.sockets.iter() {
-                set.extend(read(s).keys().copied());
+    /// The sockets in any of `rooms`.
+    fn excluded(&self, rooms: &[Room]) -> Excluded {
+        let mut sids = Vec::new();
+        for room in rooms {
+            if let Some(members) = read(&self.rooms[self.shard(&**room)]).get(room) {
+                sids.extend(members.keys().copied());
             }
+        }
+        if sids.len() > Excluded::SCAN {
+            Excluded::Set(sids.into_iter().collect())
         } else {
-            self.in_rooms(&target.rooms, &mut set);
+            Excluded::Few(sids)
         }
-        if !target.except.is_empty() {
-            let mut ex = HashSet::new();
-            self.in_rooms(&target.except, &mut ex);
-            set.retain(|s| !ex.contains(s));
+    }
+}
+
+/// Sockets left out of a broadcast. Usually one (the sender's own room, `socket.to(room)`):
+/// comparing ids beats hashing each recipient's.
+enum Excluded {
+    Few(Vec<Sid>),
+    Set(HashSet<Sid>),
+}
+
+impl Excluded {
+    const SCAN: usize = 16;
+
+    fn contains(&self, sid: &Sid) -> bool {
+        match self {
+            Self::Few(v) => v.contains(sid),
+            Self::Set(s) => s.contains(sid),
         }
-        set.into_iter().collect()
     }
 }

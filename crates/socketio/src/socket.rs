@@ -265,7 +265,11 @@ impl Socket {
     /// joined when the socket connects, as in Node; after a disconnect it does nothing.
     pub fn join(&self, room: impl Into<Room>) {
         if self.connected() {
-            self.ns.rooms.join(self.id, room.into());
+            // The index keeps the socket itself, for broadcasts; a socket that is already
+            // gone from its namespace joins nothing.
+            if let Some(me) = self.ns.get_socket(&self.id) {
+                self.ns.rooms.join(&me, room.into());
+            }
         } else if let Some(pending) = lock(&self.pending_rooms).as_mut() {
             let room = room.into();
             if !pending.contains(&room) {

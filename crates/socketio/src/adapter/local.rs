@@ -77,17 +77,14 @@ impl LocalNamespace {
         let Some(ns) = self.ns() else { return 0 };
         let messages = encode(ns.parser(), packet).shared();
         let mut n = 0;
-        for sid in ns.rooms.select(opts) {
-            let Some(s) = ns.get_socket(&sid) else {
-                continue;
-            };
+        ns.rooms.for_each(opts, |s| {
             if opts.flags.volatile && !s.conn.is_writable() {
-                continue;
+                return;
             }
             if s.conn.send_shared(&messages).is_ok() {
                 n += 1;
             }
-        }
+        });
         n
     }
 
@@ -108,10 +105,7 @@ impl LocalNamespace {
         packet.id = Some(id);
         let messages = encode(ns.parser(), &packet).shared();
         let mut n = 0;
-        for sid in ns.rooms.select(opts) {
-            let Some(s) = ns.get_socket(&sid) else {
-                continue;
-            };
+        for s in ns.rooms.select(opts) {
             if opts.flags.volatile && !s.conn.is_writable() {
                 continue;
             }
@@ -132,11 +126,7 @@ impl LocalNamespace {
         let Some(ns) = self.ns() else {
             return Vec::new();
         };
-        ns.rooms
-            .select(opts)
-            .into_iter()
-            .filter_map(|sid| ns.get_socket(&sid))
-            .collect()
+        ns.rooms.select(opts)
     }
 
     /// This node's selected sockets, described for a `fetch_sockets` answer.
