@@ -11,6 +11,8 @@ pub struct ProcSample {
     pub cpu_s: f64,
     /// Resident set size (`VmRSS` of /proc/PID/status), in bytes.
     pub rss_bytes: u64,
+    /// The highest resident set size since the process started (`VmHWM`), in bytes.
+    pub peak_rss_bytes: u64,
 }
 
 /// Why /proc could not be read.
@@ -61,13 +63,16 @@ pub fn sample(pid: u32) -> Result<ProcSample, ProcError> {
     let stat = read("stat")?;
     let cpu_ticks = parse_stat_cpu(&stat).ok_or(ProcError::Format { pid, file: "stat" })?;
     let status = read("status")?;
-    let rss_bytes = parse_status_rss(&status).ok_or(ProcError::Format {
+    let rss_bytes = parse_status_kb(&status, "VmRSS:").ok_or(ProcError::Format {
         pid,
         file: "status",
     })?;
+    // Kernel threads have no VmHWM; a server always has one.
+    let peak_rss_bytes = parse_status_kb(&status, "VmHWM:").unwrap_or(rss_bytes);
     Ok(ProcSample {
         cpu_s: cpu_ticks as f64 / clock_ticks(),
         rss_bytes,
+        peak_rss_bytes,
     })
 }
 
@@ -83,10 +88,10 @@ fn parse_stat_cpu(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// `VmRSS` in bytes from the text of /proc/PID/status.
-fn parse_status_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let mut f = line["VmRSS:".len()..].split_ascii_whitespace();
+/// A `kB` field of /proc/PID/status (`VmRSS:`, `VmHWM:`), in bytes.
+fn parse_status_kb(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let mut f = line[field.len()..].split_ascii_whitespace();
     let kb: u64 = f.next()?.parse().ok()?;
     (f.next()? == "kB").then_some(kb * 1024)
 }
@@ -166,10 +171,12 @@ mod tests {
 
     #[test]
     fn parses_status() {
-        let s = "Name:\tx\nVmPeak:\t  100 kB\nVmRSS:\t    2048 kB\nThreads:\t3\n";
-        assert_eq!(parse_status_rss(s), Some(2048 * 1024));
-        assert_eq!(parse_status_rss("Name:\tx\n"), None);
-        assert_eq!(parse_status_rss("VmRSS:\tlots kB\n"), None);
+        let s =
+            "Name:\tx\nVmPeak:\t  100 kB\nVmHWM:\t    4096 kB\nVmRSS:\t    2048 kB\nThreads:\t3\n";
+        assert_eq!(parse_status_kb(s, "VmRSS:"), Some(2048 * 1024));
+        assert_eq!(parse_status_kb(s, "VmHWM:"), Some(4096 * 1024));
+        assert_eq!(parse_status_kb("Name:\tx\n", "VmRSS:"), None);
+        assert_eq!(parse_status_kb("VmRSS:\tlots kB\n", "VmRSS:"), None);
     }
 
     #[test]
@@ -184,6 +191,7 @@ mod tests {
     fn samples_this_process() {
         let s = sample(std::process::id()).unwrap();
         assert!(s.rss_bytes > 0);
+        assert!(s.peak_rss_bytes >= s.rss_bytes);
         assert!(s.cpu_s >= 0.0);
         assert!(matches!(sample(u32::MAX), Err(ProcError::Read { .. })));
     }

@@ -73,6 +73,10 @@ pub struct ServerStats {
     pub rss_start_bytes: u64,
     /// RSS when it ended.
     pub rss_end_bytes: u64,
+    /// The highest RSS since the server started (`VmHWM`), read at the end: the figure for
+    /// a burst, whose queues may have drained by then.
+    #[serde(default)]
+    pub rss_peak_bytes: u64,
     /// (end − baseline) / connections open at the end.
     pub rss_per_connection_bytes: Option<f64>,
     /// Each process on its own, in the order of --server-pid.
@@ -227,6 +231,7 @@ impl Report {
                 let sum = |k: usize| ProcSample {
                     cpu_s: v.iter().map(|(_, s)| s[k].cpu_s).sum(),
                     rss_bytes: v.iter().map(|(_, s)| s[k].rss_bytes).sum(),
+                    peak_rss_bytes: v.iter().map(|(_, s)| s[k].peak_rss_bytes).sum(),
                 };
                 let (b, s, e) = (sum(0), sum(1), sum(2));
                 let total = ProcStats::new(v[0].0, [b, s, e], wall, &o);
@@ -239,6 +244,7 @@ impl Report {
                     rss_baseline_bytes: b.rss_bytes,
                     rss_start_bytes: s.rss_bytes,
                     rss_end_bytes: e.rss_bytes,
+                    rss_peak_bytes: e.peak_rss_bytes,
                     rss_per_connection_bytes: (open_end > 0)
                         .then(|| (e.rss_bytes as f64 - b.rss_bytes as f64) / open_end as f64),
                     processes: v
@@ -488,10 +494,11 @@ impl Report {
             }
             let _ = write!(
                 s,
-                "; RSS {} → {} → {}",
+                "; RSS {} → {} → {}, peak {}",
                 mib(sv.rss_baseline_bytes),
                 mib(sv.rss_start_bytes),
-                mib(sv.rss_end_bytes)
+                mib(sv.rss_end_bytes),
+                mib(sv.rss_peak_bytes)
             );
             if let Some(p) = sv.rss_per_connection_bytes {
                 let _ = write!(s, " ({} per connection)", kib(p));
