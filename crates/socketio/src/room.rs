@@ -139,14 +139,19 @@ impl RoomIndex {
             [room] => read(&self.rooms[self.shard(&**room)])
                 .get(room)
                 .map(|m| {
-                    m.iter()
-                        .filter(|(sid, _)| !except.contains(sid))
-                        .map(|(_, s)| s.clone())
-                        .collect()
+                    // Sized up front: one allocation per broadcast, whatever the room's size.
+                    let mut v = Vec::with_capacity(m.len());
+                    v.extend(
+                        m.iter()
+                            .filter(|(sid, _)| !except.contains(sid))
+                            .map(|(_, s)| s.clone()),
+                    );
+                    v
                 })
                 .unwrap_or_default(),
             [] => {
-                let mut all = Vec::new();
+                let n = self.sockets.iter().map(|s| read(s).len()).sum();
+                let mut all = Vec::with_capacity(n);
                 for shard in self.sockets.iter() {
                     all.extend(
                         read(shard)

@@ -19,19 +19,32 @@ use crate::shared::{Abort, Shared, State};
 /// Most slices handed to one `writev` (2 per frame); well under Linux's IOV_MAX of 1024.
 const MAX_SLICES: usize = 128;
 
+/// How long a connection keeps its queue storage after its last message. A connection that
+/// gets a message every few hundred milliseconds (a ticker, a busy room) keeps it, so a
+/// broadcast does not take storage from the pool per recipient (the pool is per thread, and
+/// the writers give storage back on their own threads); an idle one holds none.
+const STORAGE_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Keepalive and close deadlines of one connection.
 struct Timers {
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
+    /// When an idle connection gives back its queue storage.
+    release_storage: Option<Instant>,
 }
 
 impl Timers {
     fn next(&self) -> Option<Instant> {
-        [self.next_ping, self.pong_deadline, self.close_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_ping,
+            self.pong_deadline,
+            self.close_deadline,
+            self.release_storage,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Notes what the receiver reported: a pong, or that the connection is closing (which
@@ -94,6 +107,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
         next_ping: cfg.ping_interval.map(|d| Instant::now() + d),
         pong_deadline: None,
         close_deadline: None,
+        release_storage: None,
     };
     let mut close_written = false;
     let sleep = sleep_until(Instant::now());
@@ -111,6 +125,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
         }
 
         if !batch.is_empty() {
+            timers.release_storage = None;
             let has_close = closing && batch.iter().any(is_close);
             let bytes: usize = batch.iter().map(Frame::wire_len).sum();
             let mut pos = (0, 0);
@@ -165,8 +180,10 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
             break None;
         }
 
-        // Idle: hold no queue storage while waiting; the next sender takes pooled storage.
-        crate::pool::give_deque(std::mem::take(&mut batch));
+        // Idle: the queue storage goes back to the pool if nothing comes for a while.
+        if timers.release_storage.is_none() && batch.capacity() > 0 {
+            timers.release_storage = Some(Instant::now() + STORAGE_IDLE);
+        }
         arm(sleep.as_mut(), &mut armed, timers.next());
         tokio::select! {
             biased;
@@ -175,6 +192,10 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
                 armed = None;
                 if let Some(why) = timers.fire(&shared, &cfg, closing) {
                     break Some(why);
+                }
+                if timers.release_storage.is_some_and(|d| d <= Instant::now()) {
+                    timers.release_storage = None;
+                    release_storage(&shared, &mut batch);
                 }
             }
         }
@@ -189,6 +210,18 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
     // The receiver may be waiting on a peer that will never speak again.
     shared.lock().reader_done = true;
     shared.reader_waker.wake();
+}
+
+/// Gives the writer's spare queue storage and the connection's (if empty) to the pool.
+fn release_storage(shared: &Shared, batch: &mut VecDeque<Frame>) {
+    crate::pool::give_deque(std::mem::take(batch));
+    let spare = {
+        let mut q = shared.lock();
+        (q.frames.is_empty() && q.frames.capacity() > 0).then(|| std::mem::take(&mut q.frames))
+    };
+    if let Some(d) = spare {
+        crate::pool::give_deque(d);
+    }
 }
 
 fn is_close(f: &Frame) -> bool {
