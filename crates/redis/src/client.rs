@@ -230,7 +230,7 @@ enum SubCommand {
 }
 
 struct Shared {
-    redis: redis::Client,
+    redis: crate::endpoint::Endpoint,
     options: RedisOptions,
     stats: Arc<RedisStats>,
     registry: Arc<Registry>,
@@ -276,7 +276,7 @@ impl RedisClient {
 
     /// A client of the Redis server at `url`.
     pub fn with_options(url: &str, options: RedisOptions) -> Result<Self, RedisClientError> {
-        let redis = redis::Client::open(url).map_err(RedisClientError::InvalidUrl)?;
+        let redis = crate::endpoint::Endpoint::parse(url, false)?;
         let (jobs, jobs_rx) = mpsc::channel(options.max_queued.max(1));
         let (subs, subs_rx) = mpsc::unbounded_channel();
         Ok(Self {
@@ -571,7 +571,7 @@ pub(crate) fn next_delay(d: Duration, o: &RedisOptions) -> Duration {
 
 /// The publishing connection: sends what is queued, in order, each batch as one pipeline.
 async fn publisher(
-    redis: redis::Client,
+    redis: crate::endpoint::Endpoint,
     o: RedisOptions,
     stats: Arc<RedisStats>,
     mut jobs: mpsc::Receiver<Job>,
@@ -584,10 +584,7 @@ async fn publisher(
     loop {
         let mut c = match conn.take() {
             Some(c) => c,
-            None => match redis
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-            {
+            None => match redis.connect(&config).await {
                 Ok(c) => {
                     if !stats.publisher_up.swap(true, Ordering::Relaxed) {
                         tracing::info!("iolite-redis: publisher connected to Redis again");
@@ -637,10 +634,7 @@ async fn publisher(
                 // The connection died (Redis restarted, say): once more on a new one,
                 // so the first message after an outage is not lost for nothing.
                 tracing::debug!(error = %e, "iolite-redis: publish connection lost; reconnecting");
-                match redis
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                {
+                match redis.connect(&config).await {
                     Ok(mut c) => match run(&mut c, &batch).await {
                         Ok(values) => {
                             deliver(batch, values, &stats);
@@ -737,7 +731,7 @@ fn fail(batch: Vec<Job>, stats: &RedisStats, why: &str) {
 /// The subscribed connection: hands each message to the adapter of its channel; after a
 /// disconnection, connects again and subscribes every registered channel again.
 async fn subscriber(
-    redis: redis::Client,
+    redis: crate::endpoint::Endpoint,
     o: RedisOptions,
     stats: Arc<RedisStats>,
     registry: Arc<Registry>,
@@ -749,7 +743,7 @@ async fn subscriber(
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
         let attempt = async {
-            let pubsub = tokio::time::timeout(o.connection_timeout, redis.get_async_pubsub())
+            let pubsub = tokio::time::timeout(o.connection_timeout, redis.pubsub())
                 .await
                 .map_err(|_| "connection timed out".to_owned())?
                 .map_err(|e| e.to_string())?;

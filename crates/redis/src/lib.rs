@@ -58,6 +58,12 @@
 //! `@socket.io/redis-streams-adapter` 0.2.x) for that, a custom `parser` option (notepack
 //! msgpack only), Redis Cluster, acks through the emitter (Node's has none either).
 //!
+//! # Sentinel
+//!
+//! Every client takes `redis+sentinel://host:26379[,host:26379...]/master-name[/db]`
+//! ([`SENTINEL_SCHEME`]) instead of a server's URL: the master is asked of the sentinels at
+//! every connection, so a failover is followed.
+//!
 //! # Sharded pub/sub
 //!
 //! [`ShardedAdapter`] ([`sharded`], on a [`ShardedClient`]) is Node's
@@ -68,6 +74,7 @@ mod adapter;
 mod client;
 mod cluster;
 mod emitter;
+mod endpoint;
 pub mod msgpack;
 pub mod sharded;
 pub mod streams;
@@ -76,5 +83,6 @@ pub mod wire;
 pub use adapter::{AdapterOptions, RedisAdapter};
 pub use client::{RedisClient, RedisClientError, RedisOptions, RedisStats};
 pub use emitter::{BroadcastOperator, Emitter, EmitterError, Message, EMITTER_UID};
+pub use endpoint::SENTINEL_SCHEME;
 pub use sharded::{ShardedAdapter, ShardedClient, ShardedOptions, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsClient, StreamsOptions};

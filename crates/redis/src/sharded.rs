@@ -117,7 +117,7 @@ struct Shared {
     /// Publishes (`SPUBLISH`) and counts (`PUBSUB SHARDNUMSUB`); its stats are this link's.
     publisher: RedisClient,
     /// The same server, over RESP3: the subscriber's pushes need it.
-    redis: redis::Client,
+    redis: crate::endpoint::Endpoint,
     registry: Arc<Registry>,
     subs: mpsc::UnboundedSender<Command>,
     /// The subscriber's end of the queue, until a tokio runtime is there to run it.
@@ -154,10 +154,7 @@ impl ShardedClient {
     /// A client of the Redis server (7 or later) at `url`.
     pub fn with_options(url: &str, options: RedisOptions) -> Result<Self, RedisClientError> {
         let publisher = RedisClient::with_options(url, options)?;
-        let mut info = redis::IntoConnectionInfo::into_connection_info(url)
-            .map_err(RedisClientError::InvalidUrl)?;
-        info.redis.protocol = redis::ProtocolVersion::RESP3;
-        let redis = redis::Client::open(info).map_err(RedisClientError::InvalidUrl)?;
+        let redis = crate::endpoint::Endpoint::parse(url, true)?;
         let (subs, rx) = mpsc::unbounded_channel();
         Ok(Self {
             shared: Arc::new(Shared {

@@ -238,7 +238,7 @@ enum Job {
 }
 
 struct Shared {
-    redis: redis::Client,
+    redis: crate::endpoint::Endpoint,
     options: StreamsOptions,
     adapters: Mutex<HashMap<String, Weak<Inner>>>,
     jobs: mpsc::UnboundedSender<Job>,
@@ -285,7 +285,7 @@ impl StreamsClient {
 
     /// A client of the Redis server at `url`.
     pub fn with_options(url: &str, options: StreamsOptions) -> Result<Self, RedisClientError> {
-        let redis = redis::Client::open(url).map_err(RedisClientError::InvalidUrl)?;
+        let redis = crate::endpoint::Endpoint::parse(url, false)?;
         let (jobs, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             redis,
@@ -410,9 +410,7 @@ impl Shared {
         }
         match self
             .redis
-            .get_multiplexed_async_connection_with_config(
-                &self.config(self.options.response_timeout),
-            )
+            .connect(&self.config(self.options.response_timeout))
             .await
         {
             Ok(c) => {
@@ -537,11 +535,7 @@ async fn reader(shared: Weak<Shared>) {
             Some(c) => c,
             None => {
                 let config = s.config(s.options.block_time + s.options.response_timeout);
-                match s
-                    .redis
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                {
+                match s.redis.connect(&config).await {
                     Ok(c) => {
                         if !s.stats.set_subscriber_up(true) && connected_before {
                             s.stats.count_resubscription();

@@ -306,7 +306,8 @@ impl AdapterKind {
 pub struct Cluster {
     /// `memory` (one process, the default), `redis`, `redis-streams` or `redis-sharded`.
     pub adapter: AdapterKind,
-    /// The Redis server (`redis://host:6379/`, `redis://:password@host/0`).
+    /// The Redis server (`redis://host:6379/`, `redis://:password@host/0`), or a master
+    /// found through Sentinel (`redis+sentinel://host:26379,host2:26379/master-name`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
     /// The prefix of the Redis channels (Node's `@socket.io/redis-adapter` `key`), or with
@@ -617,7 +618,8 @@ pub struct Cli {
         help_heading = "Cluster"
     )]
     pub cluster_adapter: Option<AdapterKind>,
-    /// Redis URL (redis://host:6379/), for --cluster-adapter redis or redis-streams.
+    /// Redis URL (redis://host:6379/, or redis+sentinel://host:26379/master-name), for
+    /// --cluster-adapter redis, redis-streams or redis-sharded.
     #[arg(
         long,
         env = "IOLITE_REDIS_URL",

@@ -68,7 +68,7 @@ fn smessage(push: &PushInfo) -> Option<(&str, &[u8])> {
 
 /// Runs the subscribed connection until every handle of the client is gone.
 pub(super) async fn run(
-    redis: redis::Client,
+    redis: crate::endpoint::Endpoint,
     o: RedisOptions,
     stats: Arc<RedisStats>,
     registry: Arc<Registry>,
@@ -85,9 +85,7 @@ pub(super) async fn run(
             .set_response_timeout(o.response_timeout)
             .set_push_sender(tx);
         let attempt = async {
-            let mut conn = redis
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
+            let mut conn = redis.connect(&config).await?;
             let channels = registry.snapshot();
             if !channels.is_empty() {
                 let mut pipe = redis::pipe();

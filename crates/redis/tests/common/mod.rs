@@ -26,7 +26,7 @@ pub async fn within<F: std::future::Future>(f: F) -> F::Output {
         .expect("timed out")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -98,7 +98,7 @@ impl RedisServer {
     }
 }
 
-fn ping(port: u16) -> bool {
+pub fn ping(port: u16) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -311,7 +311,12 @@ impl IoNode {
     }
 
     pub async fn start_with(redis: &RedisServer, name: &'static str, opts: AdapterOptions) -> Self {
-        let client = RedisClient::with_options(&redis.url(), fast()).unwrap();
+        Self::start_url(&redis.url(), name, opts).await
+    }
+
+    /// A node whose Redis is at `url` (a Sentinel URL, say).
+    pub async fn start_url(url: &str, name: &'static str, opts: AdapterOptions) -> Self {
+        let client = RedisClient::with_options(url, fast()).unwrap();
         let io = SocketIo::builder()
             .adapter(client.adapter_factory(opts))
             .build();
