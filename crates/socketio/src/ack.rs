@@ -140,9 +140,15 @@ impl AckStream {
         let mut reported = 0;
         let mut clients = 0;
         let mut server_count = self.server_count.take();
+        // No sender left: no more counts or answers can come.
+        let mut closed = false;
         loop {
             if servers == Some(reported) && out.len() >= clients {
                 return Ok(out);
+            }
+            if closed && servers.is_some() {
+                // Nobody left who could answer.
+                return Err((AckError::Timeout, out));
             }
             tokio::select! {
                 n = async {
@@ -154,14 +160,14 @@ impl AckStream {
                     servers = Some(n);
                     server_count = None;
                 }
-                ev = self.rx.recv() => match ev {
+                ev = self.rx.recv(), if !closed => match ev {
                     Some(AckEvent::Clients(n)) => {
                         reported += 1;
                         clients += n;
                     }
                     Some(AckEvent::Response(r)) => out.push(r),
-                    // Nobody left who could answer.
-                    None => return Err((AckError::Timeout, out)),
+                    // The end of what was sent; the server count may still be on its way.
+                    None => closed = true,
                 },
                 _ = tokio::time::sleep_until(deadline) => return Err((AckError::Timeout, out)),
             }
@@ -209,5 +215,58 @@ impl AckSender {
             return Ok(());
         };
         self.socket.send_ack(id, args, self.attachments)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::AckStream;
+    use crate::adapter::AckCollector;
+
+    /// Every node reported no client and the senders are gone before the server count is
+    /// known: the answer is "no responses", not a timeout.
+    #[tokio::test]
+    async fn an_empty_target_answers_at_once_whatever_comes_first() {
+        for delay_ms in [0, 20] {
+            let (collector, rx, shared) = AckCollector::new();
+            collector.client_count(0);
+            drop(collector);
+            let stream = AckStream {
+                rx,
+                server_count: Some(Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    1
+                })),
+                timeout: Duration::from_secs(5),
+                shared,
+            };
+            let started = tokio::time::Instant::now();
+            let got = stream.collect().await;
+            assert!(
+                matches!(&got, Ok(v) if v.is_empty()),
+                "delay {delay_ms}: {got:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(1));
+        }
+    }
+
+    /// Senders gone with a client still owing its answer: a timeout at once, not after the
+    /// whole wait.
+    #[tokio::test]
+    async fn nobody_left_to_answer_ends_the_wait() {
+        let (collector, rx, shared) = AckCollector::new();
+        collector.client_count(1);
+        drop(collector);
+        let stream = AckStream {
+            rx,
+            server_count: Some(Box::pin(async { 1 })),
+            timeout: Duration::from_secs(5),
+            shared,
+        };
+        let started = tokio::time::Instant::now();
+        assert!(stream.collect().await.is_err());
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 }
