@@ -1,7 +1,8 @@
 // A Node.js socket.io 4.8 node with @socket.io/redis-adapter 8.x, driven by the iolite-redis
 // cluster tests (crates/redis/tests/cluster.rs) over stdin/stdout.
 //
-// Environment: REDIS_URL (redis://127.0.0.1:PORT), PORT (0: any free port),
+// Environment: REDIS_URL (redis://127.0.0.1:PORT) or REDIS_CLUSTER (redis://h:p,redis://h:p:
+// a Redis Cluster), PORT (0: any free port),
 // REQUESTS_TIMEOUT (ms, the adapter's requestsTimeout; default 5000), ADAPTER (`streams`:
 // @socket.io/redis-streams-adapter instead), RECOVERY (set: connection state recovery on).
 //
@@ -25,7 +26,7 @@ import { createInterface } from "node:readline";
 import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
-import { createClient } from "redis";
+import { createClient, createCluster } from "redis";
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
@@ -51,7 +52,10 @@ const fromWire = (v) => {
   return v;
 };
 
-const pubClient = createClient({ url: process.env.REDIS_URL });
+// REDIS_CLUSTER (comma-separated redis:// URLs of some nodes): a Redis Cluster instead.
+const pubClient = process.env.REDIS_CLUSTER
+  ? createCluster({ rootNodes: process.env.REDIS_CLUSTER.split(",").map((url) => ({ url })) })
+  : createClient({ url: process.env.REDIS_URL });
 const subClient = pubClient.duplicate();
 // node-redis emits "error" while Redis is away; without a listener that would throw.
 pubClient.on("error", () => {});

@@ -2,7 +2,8 @@
 // (`createShardedAdapter`, Redis 7 SSUBSCRIBE/SPUBLISH), driven by the iolite-redis tests
 // (crates/redis/tests/sharded.rs) over stdin/stdout, with the protocol of node-node.mjs.
 //
-// Environment: REDIS_URL (redis://127.0.0.1:PORT), PORT (0: any free port),
+// Environment: REDIS_URL (redis://127.0.0.1:PORT) or REDIS_CLUSTER (redis://h:p,redis://h:p:
+// a Redis Cluster), PORT (0: any free port),
 // SUBSCRIPTION_MODE (static, dynamic, dynamic-private; default dynamic), CHANNEL_PREFIX
 // (default socket.io).
 //
@@ -25,7 +26,7 @@ import { createServer } from "node:http";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
 import { createShardedAdapter } from "@socket.io/redis-adapter";
-import { createClient } from "redis";
+import { createClient, createCluster } from "redis";
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
@@ -51,7 +52,10 @@ const fromWire = (v) => {
   return v;
 };
 
-const pubClient = createClient({ url: process.env.REDIS_URL });
+// REDIS_CLUSTER (comma-separated redis:// URLs of some nodes): a Redis Cluster instead.
+const pubClient = process.env.REDIS_CLUSTER
+  ? createCluster({ rootNodes: process.env.REDIS_CLUSTER.split(",").map((url) => ({ url })) })
+  : createClient({ url: process.env.REDIS_URL });
 const subClient = pubClient.duplicate();
 // node-redis emits "error" while Redis is away; without a listener that would throw.
 pubClient.on("error", () => {});

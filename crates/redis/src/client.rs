@@ -2,7 +2,6 @@
 //! that is subscribed. Both reconnect by themselves; the subscriber subscribes again to
 //! every channel it had.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -10,12 +9,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use iolite::adapter::{AdapterError, LocalNamespace};
 use iolite::Adapter;
-use redis::aio::MultiplexedConnection;
-use redis::AsyncConnectionConfig;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::adapter::{AdapterOptions, RedisAdapter};
+use crate::endpoint::{Conn, Dial};
+use crate::push::{Command as SubCommand, Kind, Registry};
 
 /// Settings of the Redis connections.
 #[derive(Clone, Debug)]
@@ -173,32 +172,18 @@ pub(crate) trait MessageSink: Send + Sync {
     fn on_message(&self, channel: &str, payload: &[u8]);
 }
 
-#[derive(Default)]
-struct Registry {
-    channels: Mutex<HashMap<String, Weak<dyn MessageSink>>>,
-    patterns: Mutex<HashMap<String, Weak<dyn MessageSink>>>,
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section is a map insert or lookup: a panic cannot leave it half done.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Registry {
-    fn snapshot(&self) -> (Vec<String>, Vec<String>) {
-        (
-            lock(&self.channels).keys().cloned().collect(),
-            lock(&self.patterns).keys().cloned().collect(),
-        )
-    }
-
-    fn sink(&self, msg: &redis::Msg) -> Option<Arc<dyn MessageSink>> {
-        if msg.from_pattern() {
-            let pattern: String = msg.get_pattern().ok()?;
-            lock(&self.patterns).get(&pattern)?.upgrade()
-        } else {
-            lock(&self.channels).get(msg.get_channel_name())?.upgrade()
-        }
+/// The adapter a RESP2 message goes to.
+fn sink_of(registry: &Registry, msg: &redis::Msg) -> Option<Arc<dyn MessageSink>> {
+    if msg.from_pattern() {
+        let pattern: String = msg.get_pattern().ok()?;
+        registry.sink(Kind::Pattern, &pattern)
+    } else {
+        registry.sink(Kind::Channel, msg.get_channel_name())
     }
 }
 
@@ -219,14 +204,6 @@ enum Job {
     Flush {
         reply: oneshot::Sender<Result<(), String>>,
     },
-}
-
-enum SubCommand {
-    Subscribe(Vec<String>),
-    PSubscribe(String),
-    Unsubscribe(Vec<String>),
-    PUnsubscribe(String),
-    Barrier(oneshot::Sender<()>),
 }
 
 struct Shared {
@@ -369,16 +346,19 @@ impl RedisClient {
             return false;
         };
         let s = &self.shared;
-        self.spawn_task(
-            &rt,
-            subscriber(
-                s.redis.clone(),
-                s.options.clone(),
-                s.stats.clone(),
-                s.registry.clone(),
-                subs,
-            ),
+        let (redis, o, stats, registry) = (
+            s.redis.clone(),
+            s.options.clone(),
+            s.stats.clone(),
+            s.registry.clone(),
         );
+        if redis.is_cluster() {
+            // A cluster's channels are spread over its nodes: RESP3 subscriptions that
+            // follow them.
+            self.spawn_task(&rt, crate::push::run(redis, o, stats, registry, subs));
+        } else {
+            self.spawn_task(&rt, subscriber(redis, o, stats, registry, subs));
+        }
         true
     }
 
@@ -514,41 +494,25 @@ impl RedisClient {
     /// Routes `channels` and `pattern` to `sink` and subscribes them.
     pub(crate) fn register(&self, sink: Weak<dyn MessageSink>, channels: &[String], pattern: &str) {
         let r = &self.shared.registry;
-        {
-            let mut map = lock(&r.channels);
-            for c in channels {
-                map.insert(c.clone(), sink.clone());
-            }
+        let subs = &self.shared.subs;
+        for c in channels {
+            r.insert(Kind::Channel, c.clone(), sink.clone());
+            let _ = subs.send(SubCommand::Subscribe(Kind::Channel, c.clone()));
         }
-        lock(&r.patterns).insert(pattern.to_owned(), sink);
-        let _ = self
-            .shared
-            .subs
-            .send(SubCommand::Subscribe(channels.to_vec()));
-        let _ = self
-            .shared
-            .subs
-            .send(SubCommand::PSubscribe(pattern.to_owned()));
+        r.insert(Kind::Pattern, pattern.to_owned(), sink);
+        let _ = subs.send(SubCommand::Subscribe(Kind::Pattern, pattern.to_owned()));
     }
 
     /// Stops routing `channels` and `pattern` and unsubscribes them.
     pub(crate) fn unregister(&self, channels: &[String], pattern: &str) {
         let r = &self.shared.registry;
-        {
-            let mut map = lock(&r.channels);
-            for c in channels {
-                map.remove(c);
-            }
+        let subs = &self.shared.subs;
+        for c in channels {
+            r.remove(Kind::Channel, c);
+            let _ = subs.send(SubCommand::Unsubscribe(Kind::Channel, c.clone()));
         }
-        lock(&r.patterns).remove(pattern);
-        let _ = self
-            .shared
-            .subs
-            .send(SubCommand::Unsubscribe(channels.to_vec()));
-        let _ = self
-            .shared
-            .subs
-            .send(SubCommand::PUnsubscribe(pattern.to_owned()));
+        r.remove(Kind::Pattern, pattern);
+        let _ = subs.send(SubCommand::Unsubscribe(Kind::Pattern, pattern.to_owned()));
     }
 }
 
@@ -576,15 +540,17 @@ async fn publisher(
     stats: Arc<RedisStats>,
     mut jobs: mpsc::Receiver<Job>,
 ) {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(o.connection_timeout)
-        .set_response_timeout(o.response_timeout);
-    let mut conn: Option<MultiplexedConnection> = None;
+    let dial = || Dial {
+        connection_timeout: o.connection_timeout,
+        response_timeout: o.response_timeout,
+        pushes: None,
+    };
+    let mut conn: Option<Conn> = None;
     let mut delay = o.reconnect_delay;
     loop {
         let mut c = match conn.take() {
             Some(c) => c,
-            None => match redis.connect(&config).await {
+            None => match redis.connect(dial()).await {
                 Ok(c) => {
                     if !stats.publisher_up.swap(true, Ordering::Relaxed) {
                         tracing::info!("iolite-redis: publisher connected to Redis again");
@@ -634,7 +600,7 @@ async fn publisher(
                 // The connection died (Redis restarted, say): once more on a new one,
                 // so the first message after an outage is not lost for nothing.
                 tracing::debug!(error = %e, "iolite-redis: publish connection lost; reconnecting");
-                match redis.connect(&config).await {
+                match redis.connect(dial()).await {
                     Ok(mut c) => match run(&mut c, &batch).await {
                         Ok(values) => {
                             deliver(batch, values, &stats);
@@ -663,33 +629,67 @@ async fn publisher(
     }
 }
 
-async fn run(
-    c: &mut MultiplexedConnection,
-    batch: &[Job],
-) -> redis::RedisResult<Vec<redis::Value>> {
-    let mut pipe = redis::pipe();
-    for job in batch {
-        match job {
-            Job::Publish {
-                channel,
-                payload,
-                sharded,
-            } => {
-                let cmd = if *sharded { "SPUBLISH" } else { "PUBLISH" };
-                pipe.cmd(cmd).arg(channel).arg(&payload[..]);
+/// The command of a job.
+fn command(job: &Job) -> redis::Cmd {
+    match job {
+        Job::Publish {
+            channel,
+            payload,
+            sharded,
+        } => {
+            let mut cmd = redis::cmd(if *sharded { "SPUBLISH" } else { "PUBLISH" });
+            cmd.arg(channel).arg(&payload[..]);
+            cmd
+        }
+        Job::NumSub {
+            channel, sharded, ..
+        } => {
+            let mut cmd = redis::cmd("PUBSUB");
+            cmd.arg(if *sharded { "SHARDNUMSUB" } else { "NUMSUB" })
+                .arg(channel);
+            cmd
+        }
+        Job::Flush { .. } => redis::cmd("PING"),
+    }
+}
+
+async fn run(c: &mut Conn, batch: &[Job]) -> redis::RedisResult<Vec<redis::Value>> {
+    match c {
+        Conn::Single(_) => {
+            let mut pipe = redis::pipe();
+            for job in batch {
+                pipe.add_command(command(job));
             }
-            Job::NumSub {
-                channel, sharded, ..
-            } => {
-                let sub = if *sharded { "SHARDNUMSUB" } else { "NUMSUB" };
-                pipe.cmd("PUBSUB").arg(sub).arg(channel);
-            }
-            Job::Flush { .. } => {
-                pipe.cmd("PING");
-            }
+            pipe.query_async(c).await
+        }
+        Conn::Cluster(cluster) => {
+            // A pipeline goes to one node; these go where their channels live (a count
+            // to every node). Sent together, in order: one channel's publishes go to one
+            // node, so they keep their order.
+            let sends = batch.iter().map(|job| {
+                let mut c = cluster.clone();
+                let cmd = command(job);
+                async move { cmd.query_async::<redis::Value>(&mut c).await }
+            });
+            futures_util::future::try_join_all(sends).await
         }
     }
-    pipe.query_async(c).await
+}
+
+/// The count of a `PUBSUB NUMSUB channel` reply: `[channel, n]` from a server, the counts
+/// of every node summed into a map (`{channel: n}`) from a cluster.
+fn numsub_count(v: &redis::Value) -> Option<usize> {
+    use redis::Value;
+    let n = match v {
+        Value::Array(items) => items.get(1)?,
+        Value::Map(pairs) if pairs.is_empty() => return Some(0),
+        Value::Map(pairs) => &pairs.first()?.1,
+        _ => return None,
+    };
+    match n {
+        Value::Int(n) => usize::try_from(*n).ok(),
+        other => redis::from_redis_value::<usize>(other).ok(),
+    }
 }
 
 fn deliver(batch: Vec<Job>, values: Vec<redis::Value>, stats: &RedisStats) {
@@ -702,8 +702,8 @@ fn deliver(batch: Vec<Job>, values: Vec<redis::Value>, stats: &RedisStats) {
             }
             Job::NumSub { reply, .. } => {
                 let n = v
-                    .and_then(|v| redis::from_redis_value::<(String, usize)>(&v).ok())
-                    .map(|(_, n)| n)
+                    .as_ref()
+                    .and_then(numsub_count)
                     .ok_or_else(|| "unexpected PUBSUB NUMSUB reply".to_owned());
                 let _ = reply.send(n);
             }
@@ -748,7 +748,8 @@ async fn subscriber(
                 .map_err(|_| "connection timed out".to_owned())?
                 .map_err(|e| e.to_string())?;
             let (mut sink, stream) = pubsub.split();
-            let (channels, patterns) = registry.snapshot();
+            let (channels, patterns) =
+                (registry.names(Kind::Channel), registry.names(Kind::Pattern));
             let subscribe = async {
                 if !channels.is_empty() {
                     sink.subscribe(&channels).await?;
@@ -779,7 +780,7 @@ async fn subscriber(
                 // stop when every handle is gone.
                 tokio::select! {
                     _ = tokio::time::sleep_until(until) => {}
-                    _ = closed(&mut cmds, &mut waiting) => return,
+                    _ = crate::push::closed(&mut cmds, &mut waiting) => return,
                 }
                 continue;
             }
@@ -798,7 +799,7 @@ async fn subscriber(
             tokio::select! {
                 msg = stream.next() => match msg {
                     Some(msg) => {
-                        if let Some(s) = registry.sink(&msg) {
+                        if let Some(s) = sink_of(&registry, &msg) {
                             s.on_message(msg.get_channel_name(), msg.get_payload_bytes());
                         }
                     }
@@ -807,15 +808,17 @@ async fn subscriber(
                 cmd = cmds.recv() => {
                     let Some(cmd) = cmd else { return };
                     let r = match cmd {
-                        SubCommand::Subscribe(c) if !c.is_empty() => sink.subscribe(&c).await,
-                        SubCommand::Unsubscribe(c) if !c.is_empty() => sink.unsubscribe(&c).await,
-                        SubCommand::PSubscribe(p) => sink.psubscribe(&p).await,
-                        SubCommand::PUnsubscribe(p) => sink.punsubscribe(&p).await,
+                        SubCommand::Subscribe(Kind::Channel, c) => sink.subscribe(&c).await,
+                        SubCommand::Unsubscribe(Kind::Channel, c) => sink.unsubscribe(&c).await,
+                        SubCommand::Subscribe(Kind::Pattern, p) => sink.psubscribe(&p).await,
+                        SubCommand::Unsubscribe(Kind::Pattern, p) => sink.punsubscribe(&p).await,
+                        // This client's adapters subscribe to no shard channel.
+                        SubCommand::Subscribe(Kind::Shard, _)
+                        | SubCommand::Unsubscribe(Kind::Shard, _) => Ok(()),
                         SubCommand::Barrier(tx) => {
                             let _ = tx.send(());
                             Ok(())
                         }
-                        SubCommand::Subscribe(_) | SubCommand::Unsubscribe(_) => Ok(()),
                     };
                     if let Err(e) = r {
                         tracing::debug!(error = %e, "iolite-redis: subscribe command failed");
@@ -826,21 +829,5 @@ async fn subscriber(
         }
         stats.subscriber_up.store(false, Ordering::Relaxed);
         tracing::warn!("iolite-redis: lost the Redis subscription; reconnecting");
-    }
-}
-
-/// Resolves when every sender of `cmds` is gone. (Un)subscriptions that arrive meanwhile
-/// are dropped: the registry has every channel for the next connection. Barriers wait in
-/// `waiting` for it.
-async fn closed(
-    cmds: &mut mpsc::UnboundedReceiver<SubCommand>,
-    waiting: &mut Vec<oneshot::Sender<()>>,
-) {
-    loop {
-        match cmds.recv().await {
-            None => return,
-            Some(SubCommand::Barrier(tx)) => waiting.push(tx),
-            Some(_) => {}
-        }
     }
 }

@@ -56,13 +56,20 @@
 //! Connection state recovery across nodes with the pub/sub adapter (it does not store
 //! sessions, as in Node): use [`StreamsAdapter`] ([`streams`], compatible with Node's
 //! `@socket.io/redis-streams-adapter` 0.2.x) for that, a custom `parser` option (notepack
-//! msgpack only), Redis Cluster, acks through the emitter (Node's has none either).
+//! msgpack only), acks through the emitter (Node's has none either).
 //!
 //! # Sentinel
 //!
 //! Every client takes `redis+sentinel://host:26379[,host:26379...]/master-name[/db]`
 //! ([`SENTINEL_SCHEME`]) instead of a server's URL: the master is asked of the sentinels at
 //! every connection, so a failover is followed.
+//!
+//! # Redis Cluster
+//!
+//! Every client takes `redis+cluster://host:7000[,host:7001...]` ([`CLUSTER_SCHEME`]), some
+//! of a Redis Cluster's nodes: commands go to the master of their key's (or channel's) slot,
+//! shard subscriptions to the master that owns each channel, and node counts are summed over
+//! the nodes.
 //!
 //! # Sharded pub/sub
 //!
@@ -76,6 +83,7 @@ mod cluster;
 mod emitter;
 mod endpoint;
 pub mod msgpack;
+mod push;
 pub mod sharded;
 pub mod streams;
 pub mod wire;
@@ -83,6 +91,6 @@ pub mod wire;
 pub use adapter::{AdapterOptions, RedisAdapter};
 pub use client::{RedisClient, RedisClientError, RedisOptions, RedisStats};
 pub use emitter::{BroadcastOperator, Emitter, EmitterError, Message, EMITTER_UID};
-pub use endpoint::SENTINEL_SCHEME;
+pub use endpoint::{CLUSTER_SCHEME, SENTINEL_SCHEME};
 pub use sharded::{ShardedAdapter, ShardedClient, ShardedOptions, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsClient, StreamsOptions};

@@ -22,8 +22,6 @@
 //! subscriber connection is up, and stops being counted as soon as it closes. There are no
 //! heartbeats.
 
-mod subscriber;
-
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -42,8 +40,8 @@ use crate::client::{
     runtime, MessageSink, RedisClient, RedisClientError, RedisOptions, RedisStats,
 };
 use crate::cluster::{self, kind, Cluster, Expected, Message, Respond};
+use crate::push::{self, Command, Kind, Registry};
 use crate::{msgpack, wire};
-use subscriber::{Command, Registry};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Critical sections are set and map operations: a panic cannot leave one half done.
@@ -224,7 +222,7 @@ impl ShardedClient {
             return;
         };
         let p = &self.shared.publisher;
-        let task = subscriber::run(
+        let task = push::run(
             self.shared.redis.clone(),
             p.options().clone(),
             p.stats_handle(),
@@ -235,13 +233,21 @@ impl ShardedClient {
     }
 
     fn subscribe(&self, channel: String, sink: Weak<dyn MessageSink>) {
-        self.shared.registry.insert(channel.clone(), sink);
-        let _ = self.shared.subs.send(Command::Subscribe(channel));
+        self.shared
+            .registry
+            .insert(Kind::Shard, channel.clone(), sink);
+        let _ = self
+            .shared
+            .subs
+            .send(Command::Subscribe(Kind::Shard, channel));
     }
 
     fn unsubscribe(&self, channel: String) {
-        self.shared.registry.remove(&channel);
-        let _ = self.shared.subs.send(Command::Unsubscribe(channel));
+        self.shared.registry.remove(Kind::Shard, &channel);
+        let _ = self
+            .shared
+            .subs
+            .send(Command::Unsubscribe(Kind::Shard, channel));
     }
 }
 

@@ -49,13 +49,12 @@ use iolite::adapter::{
 };
 use iolite::parser::{Packet, PacketType};
 use iolite::Sid;
-use redis::aio::MultiplexedConnection;
-use redis::AsyncConnectionConfig;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
 use crate::client::{RedisClientError, RedisStats};
 use crate::cluster::{self, kind, Cluster, Expected, Message, Respond, EMITTER_UID};
+use crate::endpoint::{Conn, Dial};
 use crate::msgpack;
 use crate::wire;
 
@@ -245,7 +244,7 @@ struct Shared {
     /// The last entry delivered by the reader: a restore registers its socket under this
     /// lock, so no entry is delivered while it decides which ones to replay.
     delivered: Mutex<StreamId>,
-    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    conn: tokio::sync::Mutex<Option<Conn>>,
     /// When the command connection may be tried again after a failure.
     backoff: Mutex<Backoff>,
     /// Set once the reader knows where the stream ends (and reads this node's entries).
@@ -358,10 +357,12 @@ impl StreamsClient {
 }
 
 impl Shared {
-    fn config(&self, response_timeout: Duration) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new()
-            .set_connection_timeout(self.options.connection_timeout)
-            .set_response_timeout(response_timeout)
+    fn config(&self, response_timeout: Duration) -> Dial {
+        Dial {
+            connection_timeout: self.options.connection_timeout,
+            response_timeout,
+            pushes: None,
+        }
     }
 
     /// Runs a command on the command connection, connecting first if needed.
@@ -395,7 +396,7 @@ impl Shared {
     /// next waits out the backoff, and commands fail at once meanwhile: the writer does not
     /// hold this node's broadcasts back (they are delivered here when they cannot be
     /// written) while Redis is away.
-    async fn command_conn(&self) -> Result<MultiplexedConnection, AdapterError> {
+    async fn command_conn(&self) -> Result<Conn, AdapterError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
@@ -410,7 +411,7 @@ impl Shared {
         }
         match self
             .redis
-            .connect(&self.config(self.options.response_timeout))
+            .connect(self.config(self.options.response_timeout))
             .await
         {
             Ok(c) => {
@@ -522,7 +523,7 @@ async fn writer(
 /// adapter, in order. Connects again after a failure, with a doubling wait.
 async fn reader(shared: Weak<Shared>) {
     let mut offset: Option<String> = None;
-    let mut conn: Option<MultiplexedConnection> = None;
+    let mut conn: Option<Conn> = None;
     // The wait after the last failure (zero: the last read went through).
     let mut delay = Duration::ZERO;
     let mut connected_before = false;
@@ -535,7 +536,7 @@ async fn reader(shared: Weak<Shared>) {
             Some(c) => c,
             None => {
                 let config = s.config(s.options.block_time + s.options.response_timeout);
-                match s.redis.connect(&config).await {
+                match s.redis.connect(config).await {
                     Ok(c) => {
                         if !s.stats.set_subscriber_up(true) && connected_before {
                             s.stats.count_resubscription();

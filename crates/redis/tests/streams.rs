@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{eventually, expect, within, NodePeer, RedisServer};
+use common::{eventually, expect, within, NodePeer, Proxy, RedisServer};
 use iolite::{Recovery, SocketIo, SocketRef};
 use iolite_client::{Lifecycle, Manager, Socket, Transport};
 use iolite_redis::{StreamsClient, StreamsOptions};
@@ -190,62 +189,6 @@ async fn iolite_and_node_form_one_cluster() {
     .await;
     assert_eq!(a.io.fetch_sockets().await.unwrap().len(), 2);
     a.serve.abort();
-}
-
-/// A TCP proxy whose target can be switched: the client keeps one URL while the node
-/// behind it changes. With no target it closes new connections at once; `cut` closes the
-/// ones it carries (a transport close, as when a network path breaks).
-struct Proxy {
-    port: u16,
-    target: Arc<Mutex<Option<u16>>>,
-    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(to: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let target = Arc::new(Mutex::new(Some(to)));
-        let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let (t, c) = (target.clone(), conns.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let Some(to) = *t.lock().unwrap() else {
-                    continue;
-                };
-                let h = tokio::spawn(async move {
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                    }
-                });
-                c.lock().unwrap().push(h.abort_handle());
-            }
-        });
-        Self {
-            port,
-            target,
-            conns,
-            task,
-        }
-    }
-
-    fn point_to(&self, to: Option<u16>) {
-        *self.target.lock().unwrap() = to;
-    }
-
-    fn cut(&self) {
-        for h in self.conns.lock().unwrap().drain(..) {
-            h.abort();
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.cut();
-    }
 }
 
 /// Whether the connection after the next disconnection recovered the session.

@@ -306,8 +306,9 @@ impl AdapterKind {
 pub struct Cluster {
     /// `memory` (one process, the default), `redis`, `redis-streams` or `redis-sharded`.
     pub adapter: AdapterKind,
-    /// The Redis server (`redis://host:6379/`, `redis://:password@host/0`), or a master
-    /// found through Sentinel (`redis+sentinel://host:26379,host2:26379/master-name`).
+    /// The Redis server (`redis://host:6379/`, `redis://:password@host/0`), a master
+    /// found through Sentinel (`redis+sentinel://host:26379,host2:26379/master-name`), or a
+    /// Redis Cluster (`redis+cluster://host:7000,host2:7000`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
     /// The prefix of the Redis channels (Node's `@socket.io/redis-adapter` `key`), or with
@@ -618,7 +619,8 @@ pub struct Cli {
         help_heading = "Cluster"
     )]
     pub cluster_adapter: Option<AdapterKind>,
-    /// Redis URL (redis://host:6379/, or redis+sentinel://host:26379/master-name), for
+    /// Redis URL (redis://host:6379/, redis+sentinel://host:26379/master-name or
+    /// redis+cluster://host:7000,host2:7000), for
     /// --cluster-adapter redis, redis-streams or redis-sharded.
     #[arg(
         long,
@@ -1437,6 +1439,22 @@ mod tests {
         );
         assert_eq!(
             field_of("[cluster]\nadapter = \"redis\"\nredis_url = \"http://x\""),
+            "cluster.redis_url"
+        );
+        // Sentinel and Redis Cluster URLs are Redis URLs too; a cluster has no database.
+        for url in [
+            "redis+sentinel://s1:26379,s2:26379/mymaster",
+            "redis+cluster://r1:7000,r2:7000",
+        ] {
+            Config::from_toml(&format!(
+                "[cluster]\nadapter = \"redis-sharded\"\nredis_url = \"{url}\""
+            ))
+            .unwrap()
+            .validate()
+            .unwrap();
+        }
+        assert_eq!(
+            field_of("[cluster]\nadapter = \"redis\"\nredis_url = \"redis+cluster://r1:7000/3\""),
             "cluster.redis_url"
         );
         assert_eq!(

@@ -98,6 +98,151 @@ impl RedisServer {
     }
 }
 
+/// A Redis Cluster of `redis-server --cluster-enabled yes` masters on free ports, made one
+/// by `redis-cli --cluster create` (slots spread evenly, no replicas); killed when dropped.
+pub struct RedisCluster {
+    children: Vec<Option<Child>>,
+    pub ports: Vec<u16>,
+    dir: PathBuf,
+}
+
+impl RedisCluster {
+    pub fn start(masters: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "iolite-redis-cluster-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ports: Vec<u16> = (0..masters).map(|_| free_port()).collect();
+        let mut c = Self {
+            children: Vec::new(),
+            ports: ports.clone(),
+            dir,
+        };
+        for i in 0..masters {
+            let child = c.spawn(i);
+            c.children.push(Some(child));
+        }
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for p in &ports {
+            create.arg(format!("127.0.0.1:{p}"));
+        }
+        let out = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("cannot run `redis-cli` (Debian: apt-get install redis-tools)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        c.wait_ok();
+        c
+    }
+
+    fn spawn(&self, i: usize) -> Child {
+        let port = self.ports[i];
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+            .arg("--cluster-config-file")
+            .arg(self.dir.join(format!("nodes-{port}.conf")))
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `redis-server` ({e})"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !ping(port) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not come up on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
+    /// Waits until every node says the cluster is up with all its slots.
+    pub fn wait_ok(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = self.ports.iter().all(|p| {
+                let info = redis_cli(*p, &["CLUSTER", "INFO"]);
+                info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the Redis Cluster did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...`, for iolite-redis.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// `redis://127.0.0.1:P1,redis://127.0.0.1:P2,...`, for node-redis's `createCluster`.
+    pub fn node_urls(&self) -> String {
+        let urls: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect();
+        urls.join(",")
+    }
+
+    /// Kills master `i` (its slots are down until it is back: no replicas).
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts master `i` again: it keeps its identity and slots (its nodes file), not its
+    /// data.
+    pub fn restart(&mut self, i: usize) {
+        self.stop(i);
+        let child = self.spawn(i);
+        self.children[i] = Some(child);
+        self.wait_ok();
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.stop(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What `redis-cli -p port args...` prints (empty when it cannot run).
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 pub fn ping(port: u16) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
@@ -176,12 +321,33 @@ impl NodePeer {
         requests_timeout_ms: u64,
         env: &[(&str, &str)],
     ) -> Self {
+        let url = format!("redis://127.0.0.1:{}", redis.port);
+        Self::spawn(("REDIS_URL", &url), script, requests_timeout_ms, env).await
+    }
+
+    /// [`NodePeer::start_script`] on a Redis Cluster.
+    pub async fn start_on_cluster(
+        cluster: &RedisCluster,
+        script: &str,
+        requests_timeout_ms: u64,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let urls = cluster.node_urls();
+        Self::spawn(("REDIS_CLUSTER", &urls), script, requests_timeout_ms, env).await
+    }
+
+    async fn spawn(
+        redis: (&str, &str),
+        script: &str,
+        requests_timeout_ms: u64,
+        env: &[(&str, &str)],
+    ) -> Self {
         ensure_node_modules();
         let mut child = tokio::process::Command::new("node")
             .arg(script)
             .envs(env.iter().copied())
             .current_dir(workspace())
-            .env("REDIS_URL", format!("redis://127.0.0.1:{}", redis.port))
+            .env(redis.0, redis.1)
             .env("PORT", "0")
             .env("REQUESTS_TIMEOUT", requests_timeout_ms.to_string())
             .stdin(Stdio::piped())
@@ -573,5 +739,61 @@ impl EmitterPeer {
                 within(e.flush()).await.unwrap();
             }
         }
+    }
+}
+
+/// A TCP proxy whose target can be switched: the client keeps one URL while the node
+/// behind it changes. With no target it closes new connections at once; `cut` closes the
+/// ones it carries (a transport close, as when a network path breaks).
+pub struct Proxy {
+    pub port: u16,
+    target: Arc<Mutex<Option<u16>>>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(to: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Arc::new(Mutex::new(Some(to)));
+        let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (t, c) = (target.clone(), conns.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let Some(to) = *t.lock().unwrap() else {
+                    continue;
+                };
+                let h = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                c.lock().unwrap().push(h.abort_handle());
+            }
+        });
+        Self {
+            port,
+            target,
+            conns,
+            task,
+        }
+    }
+
+    pub fn point_to(&self, to: Option<u16>) {
+        *self.target.lock().unwrap() = to;
+    }
+
+    pub fn cut(&self) {
+        for h in self.conns.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
     }
 }
