@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{client, eventually, expect, fast, redis_cli, within, NodePeer, Proxy, RedisCluster};
+use common::{client, eventually, expect, fast, within, NodePeer, Proxy};
 use iolite::adapter::{Adapter, LocalNamespace};
 use iolite::{Recovery, SocketIo, SocketRef};
 use iolite_client::{Lifecycle, Manager, Socket, Transport};
@@ -19,6 +19,7 @@ use iolite_redis::{
     AdapterOptions, RedisClient, ShardedClient, ShardedOptions, StreamsClient, StreamsOptions,
     SubscriptionMode,
 };
+use iolite_test_support::redis_cluster::{redis_cli, RedisCluster};
 use serde_json::json;
 use tokio::sync::mpsc;
 

@@ -3,7 +3,8 @@
 //! (the history), with a real Socket.IO client on each. Presence, messages, history,
 //! `room:sync` and typing agree across the nodes; `/readyz` and `/metrics` follow the Redis
 //! link; with the streams adapter a client whose node went away recovers its session on
-//! the other node, with every event it missed.
+//! the other node, with every event it missed. The last test runs two nodes on a real
+//! three-master Redis Cluster (`redis+cluster://`).
 
 #![allow(clippy::unwrap_used)] // test helpers: a failure is the test failing
 
@@ -853,4 +854,70 @@ async fn sharded_adapter_shares_presence_and_messages() {
     assert!(metric(&b, "iolite_redis_received_total").await > 0);
     // Nothing went through classic pub/sub.
     assert_eq!(redis_cli(&redis, &["PUBSUB", "NUMPAT"]).trim(), "0");
+}
+
+/// Two `iolite` processes on a real three-master Redis Cluster (`redis+cluster://`), with
+/// the sharded adapter (its room channels spread over the masters) and then the pub/sub
+/// adapter: presence and messages agree, and the nodes are ready and connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_carries_the_chat_with_either_pub_sub_adapter() {
+    let cluster = iolite_test_support::redis_cluster::RedisCluster::start(3);
+    let redis_url = cluster.url();
+    for adapter in ["redis-sharded", "redis"] {
+        let db = TestDb::create().await;
+        let start = || {
+            Server::start_with(
+                &[],
+                &[
+                    ("IOLITE_STORE_KIND", "postgres"),
+                    ("IOLITE_STORE_URL", &db.url),
+                    ("IOLITE_CLUSTER_ADAPTER", adapter),
+                    ("IOLITE_REDIS_URL", &redis_url),
+                    ("IOLITE_CLUSTER_KEY", "iolite-rc"),
+                    ("IOLITE_READY_REQUIRES_REDIS", "true"),
+                    ("IOLITE_CLUSTER_REQUESTS_TIMEOUT_MS", "2000"),
+                    ("IOLITE_CHAT_EVENTS_PER_SECOND", "1000"),
+                ],
+            )
+        };
+        let a = start();
+        let b = start();
+        wait_ready(&a, 200, "ready\n").await;
+        wait_ready(&b, 200, "ready\n").await;
+        let mut ada = Client::guest(&a, "ada").await;
+        let mut bob = Client::guest(&b, "bob").await;
+        // Rooms whose channels live on different masters: each is joined on both nodes.
+        for room in ["lobby", "random", "ops"] {
+            ada.ok("room:join", json!({"room": room})).await;
+            let joined = bob.ok("room:join", json!({"room": room})).await;
+            assert_eq!(
+                member_names(&joined),
+                ["ada", "bob"],
+                "{adapter} {room}: {joined}"
+            );
+            ada.presence(room, &["ada", "bob"]).await;
+            let m = ada
+                .ok("message:send", json!({"room": room, "text": "hello"}))
+                .await["message"]
+                .clone();
+            assert_eq!(bob.event("message").await, m, "{adapter} {room}: A to B");
+            assert_eq!(ada.event("message").await, m);
+            let reply = bob
+                .ok("message:send", json!({"room": room, "text": "hi"}))
+                .await["message"]
+                .clone();
+            assert_eq!(
+                ada.event("message").await,
+                reply,
+                "{adapter} {room}: B to A"
+            );
+            assert_eq!(bob.event("message").await, reply);
+        }
+        assert_eq!(metric(&a, "iolite_redis_connected").await, 1, "{adapter}");
+        assert!(
+            metric(&b, "iolite_redis_received_total").await > 0,
+            "{adapter}"
+        );
+        drop((a, b));
+    }
 }
