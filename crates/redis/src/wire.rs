@@ -459,7 +459,7 @@ pub fn handshake_from_json(v: &Value) -> Handshake {
             .get("auth")
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new())),
-        headers,
+        headers: headers.into(),
         url: v
             .get("url")
             .and_then(Value::as_str)
@@ -1003,7 +1003,7 @@ mod tests {
         headers.append("set-cookie", http::HeaderValue::from_static("b=2"));
         let h = Handshake {
             auth: json!({"token": "t"}),
-            headers,
+            headers: headers.into(),
             url: "/socket.io/?EIO=4&transport=websocket&x=1".into(),
             issued: UNIX_EPOCH + Duration::from_millis(1_795_474_942_455),
             address: Some("127.0.0.1:5000".parse().unwrap()),

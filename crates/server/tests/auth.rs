@@ -664,7 +664,7 @@ fn handshake(auth: Value, authorization: Option<&str>) -> iolite::Handshake {
     }
     iolite::Handshake {
         auth,
-        headers,
+        headers: headers.into(),
         url: "/socket.io/?EIO=4&transport=websocket".into(),
         issued: SystemTime::now(),
         address: None,

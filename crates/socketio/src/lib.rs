@@ -83,4 +83,4 @@ pub use operators::BroadcastOperators;
 pub use remote::RemoteSocket;
 pub use room::Room;
 pub use service::{serve, IoLayer, IoService, NotFound};
-pub use socket::{Handshake, Socket, SocketEmitter, SocketRef};
+pub use socket::{Handshake, Headers, Socket, SocketEmitter, SocketRef};

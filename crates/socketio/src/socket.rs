@@ -28,13 +28,60 @@ use crate::sync::{lock, read, write};
 /// A shared reference to a socket, what handlers receive.
 pub type SocketRef = Arc<Socket>;
 
+/// The headers of the request that opened the Engine.IO session: a [`http::HeaderMap`]
+/// (it derefs to one) shared by the session and every socket of it, not copied per
+/// namespace.
+#[derive(Clone)]
+pub struct Headers(Arc<http::request::Parts>);
+
+impl Headers {
+    /// The head of the opening request they belong to.
+    pub(crate) fn of(request: Arc<http::request::Parts>) -> Self {
+        Self(request)
+    }
+}
+
+impl std::ops::Deref for Headers {
+    type Target = http::HeaderMap;
+
+    fn deref(&self) -> &http::HeaderMap {
+        &self.0.headers
+    }
+}
+
+impl From<http::HeaderMap> for Headers {
+    fn from(headers: http::HeaderMap) -> Self {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.headers = headers;
+        Self(Arc::new(parts))
+    }
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Self::from(http::HeaderMap::new())
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 /// What the client sent when it connected (Node's `socket.handshake`).
 #[derive(Clone, Debug)]
 pub struct Handshake {
     /// The `auth` payload of the CONNECT packet (`{}` when there was none).
     pub auth: Value,
     /// Headers of the request that opened the Engine.IO session.
-    pub headers: http::HeaderMap,
+    pub headers: Headers,
     /// Its URL (path and query).
     pub url: String,
     /// When the socket connected.
@@ -103,7 +150,7 @@ impl Socket {
         let req = conn.request();
         let handshake = Handshake {
             auth,
-            headers: req.headers.clone(),
+            headers: Headers::of(conn.shared_request()),
             url: req.uri.to_string(),
             issued: SystemTime::now(),
             address: req.extensions.get::<std::net::SocketAddr>().copied(),

@@ -143,3 +143,47 @@ async fn a_flood_before_the_connect_handler_ran_closes_that_connection_only() {
     ws.send(Message::text(r#"421["ping"]"#)).unwrap();
     assert_eq!(recv_text(&mut ws).await, r#"431["pong"]"#);
 }
+
+/// The sockets of one connection in two namespaces see the opening request's headers, held
+/// once for the connection (not copied per socket).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_headers_are_shared_by_the_sockets_of_a_connection() {
+    let io = SocketIo::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for name in ["/", "/admin"] {
+        let tx = tx.clone();
+        io.ns(name, move |socket: SocketRef| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(socket);
+            }
+        });
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let io2 = io.clone();
+    tokio::spawn(async move { io2.serve(listener).await });
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket&x=1");
+    let (mut ws, _) = ClientBuilder::new(url)
+        .header("x-app", "chat")
+        .connect()
+        .await
+        .unwrap();
+    recv_text(&mut ws).await;
+    ws.send(Message::text("40")).unwrap();
+    ws.send(Message::text("40/admin,")).unwrap();
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        sockets.push(
+            tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let (a, b) = (sockets[0].handshake(), sockets[1].handshake());
+    assert_eq!(a.headers["x-app"], "chat");
+    assert_eq!(a.headers, b.headers);
+    assert!(std::ptr::eq(&*a.headers, &*b.headers), "copied per socket");
+    assert!(a.url.ends_with("&x=1"), "{}", a.url);
+}

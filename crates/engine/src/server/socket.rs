@@ -145,7 +145,9 @@ pub(crate) trait Core<D>: Send + Sync + 'static {
 /// is on. Cheap to share (`Arc`); sends never wait on the network.
 pub struct Socket<D> {
     sid: Sid,
-    request: http::request::Parts,
+    /// Shared with whoever keeps it for the session's life (each Socket.IO socket's
+    /// handshake), so it is held once.
+    request: Arc<http::request::Parts>,
     state: Mutex<State>,
     awaiting_pong: AtomicBool,
     /// `phase == Open`, kept beside the state so the per-message check takes no lock.
@@ -164,8 +166,20 @@ impl<D> std::fmt::Debug for Socket<D> {
 
 /// A copy of a request head that owns its bytes. hyper hands out the URI and header values
 /// as slices of its 8 KiB read buffer, so keeping them as they are would keep that whole
-/// buffer alive for the life of the session (most of an idle session's memory).
+/// buffer alive for the life of the session (most of an idle session's memory). The values
+/// and the path are copied into one buffer (one allocation, not one per header).
 fn compact(mut parts: http::request::Parts) -> http::request::Parts {
+    let pq = parts.uri.path_and_query().map(|pq| pq.as_str().len());
+    let size: usize = parts.headers.values().map(|v| v.len()).sum::<usize>() + pq.unwrap_or(0);
+    let mut buf = bytes::BytesMut::with_capacity(size);
+    for v in parts.headers.values() {
+        buf.extend_from_slice(v.as_bytes());
+    }
+    if let Some(pq) = parts.uri.path_and_query() {
+        buf.extend_from_slice(pq.as_str().as_bytes());
+    }
+    let buf = buf.freeze();
+    let mut at = 0;
     let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
     let mut last = None;
     for (name, value) in std::mem::take(&mut parts.headers) {
@@ -173,17 +187,19 @@ fn compact(mut parts: http::request::Parts) -> http::request::Parts {
         if let Some(name) = name {
             last = Some(name);
         }
+        let len = value.len();
+        let slice = buf.slice(at..at + len);
+        at += len;
         let Some(name) = &last else { continue };
         let sensitive = value.is_sensitive();
-        let mut copy =
-            http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(value.as_bytes()))
-                .unwrap_or(value);
+        // The bytes were a valid value already.
+        let mut copy = http::HeaderValue::from_maybe_shared(slice).unwrap_or(value);
         copy.set_sensitive(sensitive);
         headers.append(name.clone(), copy);
     }
     parts.headers = headers;
-    if let Some(pq) = parts.uri.path_and_query() {
-        let owned = bytes::Bytes::copy_from_slice(pq.as_str().as_bytes());
+    if let Some(len) = pq {
+        let owned = buf.slice(at..at + len);
         if let Ok(pq) = http::uri::PathAndQuery::from_maybe_shared(owned) {
             let mut uri = parts.uri.clone().into_parts();
             uri.path_and_query = Some(pq);
@@ -210,7 +226,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
         let next_ping = Instant::now() + core.ping_interval();
         Self {
             sid,
-            request: compact(request),
+            request: Arc::new(compact(request)),
             state: Mutex::new(State {
                 conn,
                 queue: VecDeque::new(),
@@ -241,6 +257,12 @@ impl<D: Send + Sync + 'static> Socket<D> {
     /// headers, and the extensions, where a server puts the peer address).
     pub fn request(&self) -> &http::request::Parts {
         &self.request
+    }
+
+    /// [`request`](Self::request), shared: for keeping it as long as the session without a
+    /// copy.
+    pub fn shared_request(&self) -> Arc<http::request::Parts> {
+        self.request.clone()
     }
 
     /// The application's per-session data.
