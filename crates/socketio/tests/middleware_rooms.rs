@@ -187,3 +187,33 @@ async fn the_handshake_headers_are_shared_by_the_sockets_of_a_connection() {
     assert!(std::ptr::eq(&*a.headers, &*b.headers), "copied per socket");
     assert!(a.url.ends_with("&x=1"), "{}", a.url);
 }
+
+/// A second handler for an event replaces the first; other events keep theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_registered_again_replaces_the_earlier_one() {
+    let io = SocketIo::new();
+    io.ns("/", |socket: SocketRef| async move {
+        socket.on("a", |s: SocketRef| async move {
+            s.emit("got", &"first a").unwrap();
+        });
+        socket.on("b", |s: SocketRef| async move {
+            s.emit("got", &"b").unwrap();
+        });
+        socket.on("a", |s: SocketRef| async move {
+            s.emit("got", &"second a").unwrap();
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let io2 = io.clone();
+    tokio::spawn(async move { io2.serve(listener).await });
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = ClientBuilder::new(url).connect().await.unwrap();
+    recv_text(&mut ws).await;
+    ws.send(Message::text("40")).unwrap();
+    assert!(recv_text(&mut ws).await.starts_with("40"));
+    ws.send(Message::text(r#"42["a"]"#)).unwrap();
+    assert_eq!(recv_text(&mut ws).await, r#"42["got","second a"]"#);
+    ws.send(Message::text(r#"42["b"]"#)).unwrap();
+    assert_eq!(recv_text(&mut ws).await, r#"42["got","b"]"#);
+}
