@@ -1,5 +1,9 @@
 //! The room index of a namespace: room -> sockets and socket -> rooms, sharded so that
 //! joins and broadcasts in unrelated rooms do not contend.
+//!
+//! A socket's own room (named by its id, which every socket is in) is not stored as a room:
+//! it is the socket's entry itself, flagged, which saves four small tables per socket. Every
+//! query below adds it back.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
@@ -23,7 +27,10 @@ type SocketShard = RwLock<HashMap<Sid, Member>>;
 /// A socket and the rooms it is in.
 struct Member {
     socket: SocketRef,
+    /// Its rooms but its own.
     rooms: HashSet<Room>,
+    /// In its own room (it may leave it, as in Node).
+    own: bool,
 }
 
 pub(crate) struct RoomIndex {
@@ -50,15 +57,23 @@ impl RoomIndex {
 
     pub(crate) fn join(&self, socket: &SocketRef, room: Room) {
         let sid = socket.id;
-        let new = write(&self.sockets[self.shard(&sid)])
-            .entry(sid)
-            .or_insert_with(|| Member {
+        let own = *room == *sid.as_str();
+        let new = {
+            let mut shard = write(&self.sockets[self.shard(&sid)]);
+            let member = shard.entry(sid).or_insert_with(|| Member {
                 socket: socket.clone(),
                 rooms: HashSet::new(),
-            })
-            .rooms
-            .insert(room.clone());
-        if new {
+                own: false,
+            });
+            if own {
+                !std::mem::replace(&mut member.own, true)
+            } else {
+                member.rooms.insert(room.clone())
+            }
+        };
+        if new && own {
+            self.adapter.room_changed(&room, true);
+        } else if new {
             let created = {
                 let mut shard = write(&self.rooms[self.shard(&*room)]);
                 let members = shard.entry(room.clone()).or_default();
@@ -73,10 +88,19 @@ impl RoomIndex {
     }
 
     pub(crate) fn leave(&self, sid: Sid, room: &str) {
+        let own = room == sid.as_str();
         let removed = write(&self.sockets[self.shard(&sid)])
             .get_mut(&sid)
-            .is_some_and(|m| m.rooms.remove(room));
-        if removed {
+            .is_some_and(|m| {
+                if own {
+                    std::mem::replace(&mut m.own, false)
+                } else {
+                    m.rooms.remove(room)
+                }
+            });
+        if removed && own {
+            self.adapter.room_changed(&Room::from(room), false);
+        } else if removed {
             let mut shard = write(&self.rooms[self.shard(room)]);
             if let Some(set) = shard.get_mut(room) {
                 set.remove(&sid);
@@ -91,10 +115,13 @@ impl RoomIndex {
     }
 
     pub(crate) fn leave_all(&self, sid: Sid) {
-        let rooms = write(&self.sockets[self.shard(&sid)])
-            .remove(&sid)
-            .map(|m| m.rooms);
-        for room in rooms.into_iter().flatten() {
+        let Some(member) = write(&self.sockets[self.shard(&sid)]).remove(&sid) else {
+            return;
+        };
+        if member.own {
+            self.adapter.room_changed(&Room::from(sid.as_str()), false);
+        }
+        for room in member.rooms {
             let mut shard = write(&self.rooms[self.shard(&*room)]);
             if let Some(set) = shard.get_mut(&room) {
                 set.remove(&sid);
@@ -108,21 +135,47 @@ impl RoomIndex {
     }
 
     pub(crate) fn has_room(&self, room: &str) -> bool {
-        read(&self.rooms[self.shard(room)]).contains_key(room)
+        read(&self.rooms[self.shard(room)]).contains_key(room) || self.own_room(room).is_some()
     }
 
     pub(crate) fn rooms_of(&self, sid: Sid) -> Vec<Room> {
         read(&self.sockets[self.shard(&sid)])
             .get(&sid)
-            .map(|m| m.rooms.iter().cloned().collect())
+            .map(|m| {
+                let mut rooms: Vec<Room> = Vec::with_capacity(m.rooms.len() + 1);
+                if m.own {
+                    rooms.push(Room::from(sid.as_str()));
+                }
+                rooms.extend(m.rooms.iter().cloned());
+                rooms
+            })
             .unwrap_or_default()
     }
 
     pub(crate) fn all_rooms(&self) -> Vec<Room> {
-        self.rooms
+        let mut all: HashSet<Room> = self
+            .rooms
             .iter()
             .flat_map(|s| read(s).keys().cloned().collect::<Vec<_>>())
-            .collect()
+            .collect();
+        for shard in self.sockets.iter() {
+            all.extend(
+                read(shard)
+                    .iter()
+                    .filter(|(_, m)| m.own)
+                    .map(|(sid, _)| Room::from(sid.as_str())),
+            );
+        }
+        all.into_iter().collect()
+    }
+
+    /// The socket whose own room `room` is, when it is in it.
+    fn own_room(&self, room: &str) -> Option<SocketRef> {
+        let sid = Sid::parse(room).ok()?;
+        read(&self.sockets[self.shard(&sid)])
+            .get(&sid)
+            .filter(|m| m.own)
+            .map(|m| m.socket.clone())
     }
 
     /// Calls `f` with each socket a target reaches, after the index's locks are released:
@@ -136,19 +189,30 @@ impl RoomIndex {
         let except = self.excluded(&target.except);
         match &target.rooms[..] {
             // The common broadcasts (one room, the namespace) need no set to deduplicate.
-            [room] => read(&self.rooms[self.shard(&**room)])
-                .get(room)
-                .map(|m| {
-                    // Sized up front: one allocation per broadcast, whatever the room's size.
-                    let mut v = Vec::with_capacity(m.len());
-                    v.extend(
-                        m.iter()
-                            .filter(|(sid, _)| !except.contains(sid))
-                            .map(|(_, s)| s.clone()),
-                    );
-                    v
-                })
-                .unwrap_or_default(),
+            [room] => {
+                let mut v = read(&self.rooms[self.shard(&**room)])
+                    .get(room)
+                    .map(|m| {
+                        // Sized up front: one allocation per broadcast, whatever the room's
+                        // size.
+                        let mut v = Vec::with_capacity(m.len() + 1);
+                        v.extend(
+                            m.iter()
+                                .filter(|(sid, _)| !except.contains(sid))
+                                .map(|(_, s)| s.clone()),
+                        );
+                        v
+                    })
+                    .unwrap_or_default();
+                // A socket's own room (also when a real room has the same name: a socket
+                // joined another's id).
+                if let Some(s) = self.own_room(room) {
+                    if !except.contains(&s.id) && !v.iter().any(|o| o.id == s.id) {
+                        v.push(s);
+                    }
+                }
+                v
+            }
             [] => {
                 let n = self.sockets.iter().map(|s| read(s).len()).sum();
                 let mut all = Vec::with_capacity(n);
@@ -173,6 +237,11 @@ impl RoomIndex {
                                 .map(|(k, v)| (*k, v.clone())),
                         );
                     }
+                    if let Some(s) = self.own_room(room) {
+                        if !except.contains(&s.id) {
+                            set.insert(s.id, s);
+                        }
+                    }
                 }
                 set.into_values().collect()
             }
@@ -185,6 +254,9 @@ impl RoomIndex {
         for room in rooms {
             if let Some(members) = read(&self.rooms[self.shard(&**room)]).get(room) {
                 sids.extend(members.keys().copied());
+            }
+            if let Some(s) = self.own_room(room) {
+                sids.push(s.id);
             }
         }
         if sids.len() > Excluded::SCAN {

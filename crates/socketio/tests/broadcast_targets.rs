@@ -143,4 +143,40 @@ async fn broadcasts_reach_each_target_socket_once() {
         let want = usize::from(i % 2 == 0 && i != 2);
         assert_eq!(ev[k].len(), want, "client {i}: {:?}", ev[k]);
     }
+    // Client 4 is gone: indexes past it moved down by one.
+    let (clients, sockets) = (&mut clients, &mut sockets);
+    sockets.remove(4);
+
+    // A socket's own room: reached by its id, alone or with other rooms, once.
+    let id0 = sockets[0].id().as_str().to_owned();
+    let id1 = sockets[1].id().as_str().to_owned();
+    io.to(id0.clone()).emit("own", &1).unwrap();
+    io.to(id1.clone()).to("a").emit("own-or-a", &1).unwrap();
+    let ev = drain(&io, clients).await;
+    assert_eq!(ev[0].len(), 2, "{:?}", ev[0]); // own + own-or-a (0 is in "a")
+    assert_eq!(ev[1].len(), 1, "{:?}", ev[1]);
+    assert!(ev[2..].iter().enumerate().all(|(k, e)| {
+        let i = k + 2;
+        let i = if i >= 4 { i + 1 } else { i }; // the original index
+        e.len() == usize::from(i % 2 == 0 && i != 2)
+    }));
+    // It is one of its rooms, and of the namespace's.
+    assert!(sockets[0].rooms().iter().any(|r| **r == *id0));
+    assert!(io.of("/").unwrap().rooms().iter().any(|r| **r == *id0));
+    // Excepted by id among a room.
+    io.to("all").except(id0.clone()).emit("not-0", &1).unwrap();
+    let ev = drain(&io, clients).await;
+    assert!(ev[0].is_empty(), "{:?}", ev[0]);
+    assert!(ev[1..].iter().all(|e| e.len() == 1));
+    // Another socket joining a room named like socket 0's id shares it; socket 0 leaving
+    // its own room is no longer reached by its id, the other one still is.
+    sockets[1].join(id0.clone());
+    io.to(id0.clone()).emit("shared", &1).unwrap();
+    let ev = drain(&io, clients).await;
+    assert_eq!((ev[0].len(), ev[1].len()), (1, 1), "{:?}", &ev[..2]);
+    sockets[0].leave(&id0);
+    assert!(!sockets[0].rooms().iter().any(|r| **r == *id0));
+    io.to(id0.clone()).emit("left", &1).unwrap();
+    let ev = drain(&io, clients).await;
+    assert_eq!((ev[0].len(), ev[1].len()), (0, 1), "{:?}", &ev[..2]);
 }
