@@ -188,7 +188,12 @@ fn compact(mut parts: http::request::Parts) -> http::request::Parts {
             last = Some(name);
         }
         let len = value.len();
-        let slice = buf.slice(at..at + len);
+        // Both walks visit the same values in the same order; checked anyway (a copy of
+        // its own rather than a panic).
+        let slice = match buf.get(at..at + len) {
+            Some(_) => buf.slice(at..at + len),
+            None => bytes::Bytes::copy_from_slice(value.as_bytes()),
+        };
         at += len;
         let Some(name) = &last else { continue };
         let sensitive = value.is_sensitive();
@@ -198,7 +203,7 @@ fn compact(mut parts: http::request::Parts) -> http::request::Parts {
         headers.append(name.clone(), copy);
     }
     parts.headers = headers;
-    if let Some(len) = pq {
+    if let Some(len) = pq.filter(|len| at + len <= buf.len()) {
         let owned = buf.slice(at..at + len);
         if let Ok(pq) = http::uri::PathAndQuery::from_maybe_shared(owned) {
             let mut uri = parts.uri.clone().into_parts();
