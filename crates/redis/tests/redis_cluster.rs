@@ -297,6 +297,39 @@ async fn sharded_adapter_on_a_redis_cluster_subscribes_where_each_channel_lives(
     );
 }
 
+/// A client of `news` through the proxy on `port`, reconnecting after a disconnection.
+async fn reconnecting_client(port: u16, name: &str) -> Socket {
+    let m = Manager::builder(format!("http://127.0.0.1:{port}"))
+        .transports([Transport::WebSocket])
+        .reconnection_delay(Duration::from_millis(100))
+        .reconnection_delay_max(Duration::from_millis(300))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    within(
+        m.socket("/")
+            .auth(json!({"name": name, "rooms": ["news"]}))
+            .connect(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Whether the connection after the next disconnection recovered the session.
+async fn recovered_after_reconnecting(c: &Socket) -> bool {
+    let mut gone = false;
+    within(async {
+        loop {
+            match c.next_lifecycle().await {
+                Lifecycle::Disconnect(_) => gone = true,
+                Lifecycle::Connect { recovered } if gone => return recovered,
+                _ => {}
+            }
+        }
+    })
+    .await
+}
+
 /// The session of a client whose node dies is recovered on another node, through the
 /// stream and the session keys of the cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,20 +339,7 @@ async fn streams_adapter_on_a_redis_cluster_recovers_a_session_on_another_node()
     let mut b = streams_node(&cluster, "b").await;
     eventually(|| async { b.server_count().await == 2 }).await;
     let proxy = Proxy::start(a.port).await;
-    let m = Manager::builder(format!("http://127.0.0.1:{}", proxy.port))
-        .transports([Transport::WebSocket])
-        .reconnection_delay(Duration::from_millis(100))
-        .reconnection_delay_max(Duration::from_millis(300))
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let c = within(
-        m.socket("/")
-            .auth(json!({"name": "rec", "rooms": ["news"]}))
-            .connect(),
-    )
-    .await
-    .unwrap();
+    let c = reconnecting_client(proxy.port, "rec").await;
     within(a.sockets.recv()).await.unwrap();
     let sid = c.id().unwrap();
     b.io.to("news").emit("n", &0).unwrap();
@@ -332,18 +352,7 @@ async fn streams_adapter_on_a_redis_cluster_recovers_a_session_on_another_node()
     for i in 1..=5 {
         b.io.to("news").emit("n", &i).unwrap();
     }
-    let mut gone = false;
-    let recovered = within(async {
-        loop {
-            // The connection after the disconnection from A.
-            match c.next_lifecycle().await {
-                Lifecycle::Disconnect(_) => gone = true,
-                Lifecycle::Connect { recovered } if gone => return recovered,
-                _ => {}
-            }
-        }
-    })
-    .await;
+    let recovered = recovered_after_reconnecting(&c).await;
     assert!(recovered, "the session was not recovered");
     assert_eq!(c.id().unwrap(), sid);
     for i in 1..=5 {
@@ -420,20 +429,7 @@ async fn streams_adapter_on_a_redis_cluster_forms_one_cluster_with_node_js() {
     let ca = client(&a.url(), "ca", &["news"]).await;
     within(a.sockets.recv()).await.unwrap();
     let proxy = Proxy::start(js.port).await;
-    let m = Manager::builder(format!("http://127.0.0.1:{}", proxy.port))
-        .transports([Transport::WebSocket])
-        .reconnection_delay(Duration::from_millis(100))
-        .reconnection_delay_max(Duration::from_millis(300))
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let cn = within(
-        m.socket("/")
-            .auth(json!({"name": "cn", "rooms": ["news"]}))
-            .connect(),
-    )
-    .await
-    .unwrap();
+    let cn = reconnecting_client(proxy.port, "cn").await;
     js.event("connection").await;
     let sid = cn.id().unwrap();
 
@@ -469,17 +465,7 @@ async fn streams_adapter_on_a_redis_cluster_forms_one_cluster_with_node_js() {
     )
     .await;
     proxy.point_to(Some(a.port));
-    let mut gone = false;
-    let recovered = within(async {
-        loop {
-            match cn.next_lifecycle().await {
-                Lifecycle::Disconnect(_) => gone = true,
-                Lifecycle::Connect { recovered } if gone => return recovered,
-                _ => {}
-            }
-        }
-    })
-    .await;
+    let recovered = recovered_after_reconnecting(&cn).await;
     assert!(recovered, "the Node.js session was not recovered on iolite");
     assert_eq!(cn.id().unwrap(), sid);
     // Each node's broadcasts in their order; the two nodes' interleave as they reached the
