@@ -20,6 +20,22 @@ async fn recv_text(ws: &mut Ws) -> String {
     }
 }
 
+/// Serves `io` on a free port; the Engine.IO WebSocket URL.
+async fn serve(io: &SocketIo) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let io = io.clone();
+    tokio::spawn(async move { io.serve(listener).await });
+    format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket")
+}
+
+/// A WebSocket to `url` past the Engine.IO open packet.
+async fn open(url: &str) -> Ws {
+    let (mut ws, _) = ClientBuilder::new(url).connect().await.unwrap();
+    recv_text(&mut ws).await;
+    ws
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_joined_in_a_middleware_hold_after_connect() {
     let io = SocketIo::new();
@@ -38,21 +54,15 @@ async fn rooms_joined_in_a_middleware_hold_after_connect() {
         }
         Ok(())
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let io2 = io.clone();
-    tokio::spawn(async move { io2.serve(listener).await });
-    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let url = serve(&io).await;
 
     // Refused: the room it joined in the middleware does not exist afterwards.
-    let (mut ws, _) = ClientBuilder::new(url.clone()).connect().await.unwrap();
-    recv_text(&mut ws).await;
+    let mut ws = open(&url).await;
     ws.send(Message::text(r#"40{"refuse":true}"#)).unwrap();
     assert!(recv_text(&mut ws).await.starts_with("44"));
     assert!(ns.rooms().iter().all(|r| &**r != "from-middleware"));
 
-    let (mut ws, _) = ClientBuilder::new(url).connect().await.unwrap();
-    recv_text(&mut ws).await;
+    let mut ws = open(&url).await;
     ws.send(Message::text("40")).unwrap();
     assert!(recv_text(&mut ws).await.starts_with("40"));
     let socket = tokio::time::timeout(Duration::from_secs(5), rx.recv())
@@ -81,15 +91,10 @@ async fn an_event_sent_right_after_connect_reaches_the_handlers_the_connect_hand
         tokio::task::yield_now().await;
         Ok(())
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let io2 = io.clone();
-    tokio::spawn(async move { io2.serve(listener).await });
-    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let url = serve(&io).await;
 
     for _ in 0..3 {
-        let (mut ws, _) = ClientBuilder::new(url.clone()).connect().await.unwrap();
-        recv_text(&mut ws).await;
+        let mut ws = open(&url).await;
         ws.send(Message::text("40")).unwrap();
         assert!(recv_text(&mut ws).await.starts_with("40"));
         ws.send(Message::text(r#"421["ping"]"#)).unwrap();
@@ -112,14 +117,9 @@ async fn a_flood_before_the_connect_handler_ran_closes_that_connection_only() {
         tokio::task::yield_now().await;
         Ok(())
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let io2 = io.clone();
-    tokio::spawn(async move { io2.serve(listener).await });
-    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let url = serve(&io).await;
 
-    let (mut ws, _) = ClientBuilder::new(url.clone()).connect().await.unwrap();
-    recv_text(&mut ws).await;
+    let mut ws = open(&url).await;
     ws.send(Message::text("40")).unwrap();
     assert!(recv_text(&mut ws).await.starts_with("40"));
     for _ in 0..1100 {
@@ -136,8 +136,7 @@ async fn a_flood_before_the_connect_handler_ran_closes_that_connection_only() {
     .await;
     assert_eq!(closed, Ok(true), "the flooding connection is closed");
 
-    let (mut ws, _) = ClientBuilder::new(url).connect().await.unwrap();
-    recv_text(&mut ws).await;
+    let mut ws = open(&url).await;
     ws.send(Message::text("40")).unwrap();
     assert!(recv_text(&mut ws).await.starts_with("40"));
     ws.send(Message::text(r#"421["ping"]"#)).unwrap();
@@ -159,11 +158,7 @@ async fn the_handshake_headers_are_shared_by_the_sockets_of_a_connection() {
             }
         });
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let io2 = io.clone();
-    tokio::spawn(async move { io2.serve(listener).await });
-    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket&x=1");
+    let url = format!("{}&x=1", serve(&io).await);
     let (mut ws, _) = ClientBuilder::new(url)
         .header("x-app", "chat")
         .connect()
@@ -203,13 +198,8 @@ async fn a_handler_registered_again_replaces_the_earlier_one() {
             s.emit("got", &"second a").unwrap();
         });
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let io2 = io.clone();
-    tokio::spawn(async move { io2.serve(listener).await });
-    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = ClientBuilder::new(url).connect().await.unwrap();
-    recv_text(&mut ws).await;
+    let url = serve(&io).await;
+    let mut ws = open(&url).await;
     ws.send(Message::text("40")).unwrap();
     assert!(recv_text(&mut ws).await.starts_with("40"));
     ws.send(Message::text(r#"42["a"]"#)).unwrap();
