@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use iolite::{AckSender, Args, Data, SocketIo, SocketRef};
-use iolite_ws::{accept_with, Config, Message, PreparedMessage, Reject, Sender};
+use iolite_ws::{accept_connection_with, Config, Message, PreparedMessage, Reject, Sender};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -118,7 +118,7 @@ pub async fn serve_ws(listener: TcpListener) -> std::io::Result<()> {
             let mut chosen = None;
             // Boxed: the handshake state is large and should not stay in the task for
             // the whole connection.
-            let accepted = Box::pin(accept_with(tcp, config, |req, _| {
+            let accepted = Box::pin(accept_connection_with(tcp, config, |req, _| {
                 chosen = route(req.uri());
                 match chosen {
                     Some(_) => Ok(None),
@@ -126,24 +126,23 @@ pub async fn serve_ws(listener: TcpListener) -> std::io::Result<()> {
                 }
             }))
             .await;
-            let (Ok((ws, _)), Some(r)) = (accepted, chosen) else {
+            // One task per connection: the read loop below also writes.
+            let (Ok((mut ws, _)), Some(r)) = (accepted, chosen) else {
                 return;
             };
             match r {
                 Route::Echo => {
-                    let (tx, mut rx) = ws.split();
-                    while let Some(Ok(msg)) = rx.recv().await {
+                    while let Some(Ok(msg)) = ws.recv().await {
                         if matches!(msg, Message::Text(_) | Message::Binary(_))
-                            && tx.send(msg).is_err()
+                            && ws.send(msg).is_err()
                         {
                             break;
                         }
                     }
                 }
                 Route::Broadcast(room) => {
-                    let (tx, mut rx) = ws.split();
-                    let (id, members) = rooms.join(&room, tx);
-                    while let Some(Ok(msg)) = rx.recv().await {
+                    let (id, members) = rooms.join(&room, ws.sender());
+                    while let Some(Ok(msg)) = ws.recv().await {
                         let prepared = match msg {
                             Message::Text(t) => PreparedMessage::text(t),
                             Message::Binary(b) => PreparedMessage::binary(b),

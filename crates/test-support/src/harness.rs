@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use http::Request;
 use iolite_ws::{
-    accept, accept_with, ClientBuilder, CloseCode, Config, Error, Message, Offer, ProtocolError,
-    Reject, WebSocket,
+    accept, accept_connection_with, accept_with, ClientBuilder, CloseCode, Config, Connection,
+    Error, Message, Offer, ProtocolError, Reject, WebSocket,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -122,6 +122,48 @@ impl Server {
         }
     }
 
+    /// An echo server on one-task [`Connection`]s: the read loop also writes.
+    pub async fn echo_one_task(config: Config) -> Self {
+        Self::start_one_task(config, |conn, _| echo_connection(conn)).await
+    }
+
+    /// As [`Server::start`], with every connection a one-task [`Connection`].
+    pub async fn start_one_task<H, F>(config: Config, handler: H) -> Self
+    where
+        H: Fn(Connection<TcpStream>, Request<()>) -> F + Send + Sync + 'static,
+        F: Future<Output = Option<Error>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("listener address");
+        let (tx, ends) = mpsc::unbounded_channel();
+        let config = Arc::new(config);
+        let handler = Arc::new(handler);
+        let accept_loop = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                let (config, handler, tx) = (config.clone(), handler.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let end = match accept_connection_with(tcp, config, |_, _| Ok(None)).await {
+                        Err(e) => End::Handshake(e),
+                        Ok((conn, request)) => End::Closed(handler(conn, request).await),
+                    };
+                    let _ = tx.send(end);
+                });
+            }
+        });
+        Self {
+            addr,
+            ends,
+            accept_loop,
+        }
+    }
+
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -196,6 +238,42 @@ where
         }
     }
     None
+}
+
+/// As [`echo`], on a one-task [`Connection`].
+pub async fn echo_connection<S>(mut conn: Connection<S>) -> Option<Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    while let Some(next) = conn.recv().await {
+        match next {
+            Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
+                let _ = conn.send(msg);
+            }
+            Ok(_) => {}
+            Err(e) => return Some(e),
+        }
+    }
+    None
+}
+
+/// As [`pair`], with the server side a one-task [`Connection`].
+pub async fn pair_one_task(config: Config) -> (Connection<TcpStream>, RawClient) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("listener address");
+    let client = tokio::spawn(RawClient::handshake(addr));
+    let (tcp, _) = listener.accept().await.expect("accept");
+    tcp.set_nodelay(true).expect("set_nodelay");
+    let (conn, _) = accept_connection_with(tcp, Arc::new(config), |_, _| Ok(None))
+        .await
+        .expect("server handshake");
+    let raw = client
+        .await
+        .expect("client task")
+        .expect("client handshake");
+    (conn, raw)
 }
 
 /// Accepts one WebSocket with `config` on a fresh listener and connects a [`RawClient`]

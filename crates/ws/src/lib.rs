@@ -31,6 +31,8 @@
 //!   socket: they frame the message and push it onto a bounded per-connection queue.
 //! - A writer task per connection drains the queue with vectored writes, many frames per
 //!   system call, and runs keepalive and the close handshake.
+//! - [`Connection`] is the one-task form: its `recv` also writes, so a read loop that
+//!   never waits on anything else saves the writer task (memory, and a wake-up per reply).
 //! - Broadcasts use [`PreparedMessage`]: framed (and compressed) once, the same bytes go
 //!   to every recipient.
 //! - An idle connection holds no read buffer (buffers come from a per-thread pool when
@@ -40,6 +42,7 @@
 
 mod client;
 mod config;
+mod connection;
 mod error;
 mod pool;
 mod receiver;
@@ -53,10 +56,11 @@ mod writer;
 
 pub use client::{client_handshake, ClientBuilder, MaybeTlsStream};
 pub use config::{Config, SlowConsumer};
+pub use connection::Connection;
 pub use error::{Error, SendError};
 pub use receiver::Receiver;
 pub use sender::Sender;
-pub use server::{accept, accept_with, Reject};
+pub use server::{accept, accept_connection_with, accept_with, Reject};
 pub use socket::WebSocket;
 #[cfg(feature = "hyper")]
 pub use upgrade::{is_upgrade_request, upgrade, PendingUpgrade, UpgradedWebSocket};

@@ -39,7 +39,7 @@ impl Sender {
         let wake = q.push(frame);
         drop(q);
         if wake {
-            self.shared.writer_wake.notify_one();
+            self.shared.writer_waker.wake();
         }
         Ok(())
     }
@@ -54,7 +54,7 @@ impl Sender {
         let wake = q.push(frame);
         drop(q);
         if wake {
-            self.shared.writer_wake.notify_one();
+            self.shared.writer_waker.wake();
         }
         Ok(())
     }
@@ -110,7 +110,7 @@ impl Sender {
             if let SlowConsumer::Close(code) = self.shared.config.slow_consumer {
                 tracing::debug!(queued = q.bytes, "slow consumer: closing");
                 self.shared.close_slow(q, code);
-                self.shared.writer_wake.notify_one();
+                self.shared.writer_waker.wake();
             }
             return Err(SendError::QueueFull(()));
         }

@@ -8,6 +8,7 @@ use iolite_ws_proto::{HandshakeError, Role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
+use crate::connection::Connection;
 use crate::error::Error;
 use crate::socket::WebSocket;
 
@@ -43,12 +44,55 @@ where
 /// As [`accept`], with a policy run on the validated request before answering: it returns
 /// the subprotocol to select (one the client offered) or a [`Reject`].
 pub async fn accept_with<S, F>(
-    mut stream: S,
+    stream: S,
     config: Arc<Config>,
     policy: F,
 ) -> Result<(WebSocket<S>, Request<()>), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(&Request<()>, &Offer) -> Result<Option<String>, Reject>,
+{
+    let n = negotiate(stream, &config, policy).await?;
+    let ws = WebSocket::from_stream(
+        n.stream,
+        Role::Server,
+        config,
+        n.deflate,
+        n.protocol,
+        n.leftover,
+    );
+    Ok((ws, n.request))
+}
+
+/// As [`accept_with`], as a one-task [`Connection`].
+pub async fn accept_connection_with<S, F>(
+    stream: S,
+    config: Arc<Config>,
+    policy: F,
+) -> Result<(Connection<S>, Request<()>), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(&Request<()>, &Offer) -> Result<Option<String>, Reject>,
+{
+    let n = negotiate(stream, &config, policy).await?;
+    let conn = Connection::from_stream(n.stream, Role::Server, config, n.deflate, n.leftover);
+    Ok((conn, n.request))
+}
+
+/// A stream whose opening handshake has been answered.
+struct Negotiated<S> {
+    stream: S,
+    request: Request<()>,
+    deflate: Option<iolite_ws_proto::DeflateParams>,
+    protocol: Option<String>,
+    /// Bytes read past the request.
+    leftover: bytes::BytesMut,
+}
+
+/// Reads and validates the upgrade request, runs `policy` and answers.
+async fn negotiate<S, F>(mut stream: S, config: &Config, policy: F) -> Result<Negotiated<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request<()>, &Offer) -> Result<Option<String>, Reject>,
 {
     let mut buf = bytes::BytesMut::with_capacity(1024);
@@ -91,15 +135,13 @@ where
     let accepted = offer.accept(protocol.as_deref(), config.deflate.as_ref());
     stream.write_all(&accepted.response_bytes()).await?;
     let _ = buf.split_to(used);
-    let ws = WebSocket::from_stream(
+    Ok(Negotiated {
         stream,
-        Role::Server,
-        config,
-        accepted.deflate,
-        accepted.protocol,
-        buf,
-    );
-    Ok((ws, request))
+        request,
+        deflate: accepted.deflate,
+        protocol: accepted.protocol,
+        leftover: buf,
+    })
 }
 
 async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Vec<u8>, err: Error) -> Error {

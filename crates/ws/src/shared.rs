@@ -46,7 +46,8 @@ pub(crate) struct Queue {
 
 pub(crate) struct Shared {
     pub(crate) queue: Mutex<Queue>,
-    pub(crate) writer_wake: Notify,
+    /// The task that writes: the writer task, or the one polling a [`crate::Connection`].
+    pub(crate) writer_waker: AtomicWaker,
     pub(crate) drained: Notify,
     pub(crate) reader_waker: AtomicWaker,
     pub(crate) abort: AtomicU8,
@@ -69,7 +70,7 @@ impl Shared {
                 pong_received: false,
                 encoder,
             }),
-            writer_wake: Notify::new(),
+            writer_waker: AtomicWaker::new(),
             drained: Notify::new(),
             reader_waker: AtomicWaker::new(),
             abort: AtomicU8::new(Abort::None as u8),
@@ -131,7 +132,7 @@ impl Shared {
         q.pong_at = Some(idx);
         drop(q);
         if wake {
-            self.writer_wake.notify_one();
+            self.writer_waker.wake();
         }
     }
 
@@ -144,14 +145,14 @@ impl Shared {
         }
         if q.state != State::Open {
             drop(q);
-            self.writer_wake.notify_one();
+            self.writer_waker.wake();
             return false;
         }
         q.state = State::Closing;
         let f = q.encoder.encode_close(frame.as_ref());
         q.push(f);
         drop(q);
-        self.writer_wake.notify_one();
+        self.writer_waker.wake();
         true
     }
 

@@ -22,6 +22,23 @@ pub struct WebSocket<S> {
     protocol: Option<String>,
 }
 
+/// A connection's shared state and its decoder, for `role` with `config`.
+pub(crate) fn connection_state(
+    role: Role,
+    config: Arc<Config>,
+    deflate: Option<&DeflateParams>,
+) -> (Arc<Shared>, Decoder) {
+    let mut seed = [0u8; 8];
+    // Without OS randomness masking keys are merely predictable, which RFC 6455 §10.3
+    // guards against for browsers; fall back to the address of a local.
+    if getrandom::fill(&mut seed).is_err() {
+        seed = (&seed as *const _ as u64).to_ne_bytes();
+    }
+    let encoder = Encoder::new(role, deflate, u64::from_ne_bytes(seed));
+    let decoder = Decoder::new(role, config.limits.clone(), deflate);
+    (Arc::new(Shared::new(config, role, encoder)), decoder)
+}
+
 impl<S: AsyncRead + AsyncWrite + Send + 'static> WebSocket<S> {
     /// Wraps a stream whose opening handshake is already done. `leftover` holds bytes read
     /// past the handshake; `deflate` the negotiated compression. Spawns the writer task,
@@ -34,15 +51,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> WebSocket<S> {
         protocol: Option<String>,
         leftover: BytesMut,
     ) -> Self {
-        let mut seed = [0u8; 8];
-        // Without OS randomness masking keys are merely predictable, which RFC 6455 §10.3
-        // guards against for browsers; fall back to the address of a local.
-        if getrandom::fill(&mut seed).is_err() {
-            seed = (&seed as *const _ as u64).to_ne_bytes();
-        }
-        let encoder = Encoder::new(role, deflate.as_ref(), u64::from_ne_bytes(seed));
-        let decoder = Decoder::new(role, config.limits.clone(), deflate.as_ref());
-        let shared = Arc::new(Shared::new(config, role, encoder));
+        let (shared, decoder) = connection_state(role, config, deflate.as_ref());
         let (rd, wr) = tokio::io::split(stream);
         tokio::spawn(writer::run(wr, shared.clone()));
         Self {

@@ -11,6 +11,7 @@ use iolite_ws_proto::handshake::Offer;
 use iolite_ws_proto::{DeflateParams, HandshakeError, Role};
 
 use crate::config::Config;
+use crate::connection::Connection;
 use crate::error::Error;
 use crate::socket::WebSocket;
 
@@ -75,6 +76,21 @@ impl PendingUpgrade {
             self.config,
             self.deflate,
             self.protocol,
+            BytesMut::new(),
+        ))
+    }
+
+    /// As [`PendingUpgrade::finish`], as a one-task [`Connection`].
+    pub async fn finish_connection(self) -> Result<Connection<TokioIo<Upgraded>>, Error> {
+        let upgraded = self
+            .on_upgrade
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        Ok(Connection::from_stream(
+            TokioIo::new(upgraded),
+            Role::Server,
+            self.config,
+            self.deflate,
             BytesMut::new(),
         ))
     }

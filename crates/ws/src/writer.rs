@@ -1,17 +1,17 @@
-//! The writer task: drains a connection's queue with vectored writes, sends keepalive
+//! The write side of a connection: drains its queue with vectored writes, sends keepalive
 //! pings and finishes the close handshake.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use iolite_ws_proto::{Frame, OpCode, Role};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::shared::{Abort, Shared, State};
@@ -47,20 +47,6 @@ impl Timers {
         .min()
     }
 
-    /// Notes what the receiver reported: a pong, or that the connection is closing (which
-    /// starts the close deadline, also while a write to a stuck peer is pending).
-    fn observe(&mut self, shared: &Shared, cfg: &crate::Config) -> (bool, bool, bool) {
-        let mut q = shared.lock();
-        if std::mem::take(&mut q.pong_received) {
-            self.pong_deadline = None;
-        }
-        let closing = q.state == State::Closing;
-        if closing && self.close_deadline.is_none() {
-            self.close_deadline = Some(Instant::now() + cfg.close_timeout);
-        }
-        (q.reader_done, q.peer_closed, closing)
-    }
-
     /// Runs the deadlines that have passed: queues a ping, or says why to give up.
     fn fire(&mut self, shared: &Shared, cfg: &crate::Config, closing: bool) -> Option<Abort> {
         let now = Instant::now();
@@ -88,128 +74,270 @@ impl Timers {
     }
 }
 
-/// Points the task's one timer at `next`. It is re-registered only when the deadline
-/// moved: a fresh `sleep_until` in each `select!` registered and dropped a timer entry for
-/// every message sent.
-fn arm(sleep: Pin<&mut Sleep>, armed: &mut Option<Instant>, next: Option<Instant>) {
-    if *armed != next {
-        if let Some(d) = next {
-            sleep.reset(d);
+/// How far a writer has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Draining the queue, keepalive, the close handshake.
+    Run,
+    /// Shutting the stream down, until the deadline.
+    Shutdown(Instant),
+    Done,
+}
+
+/// What a timer poll found.
+enum Timer {
+    Pending,
+    /// A deadline passed and was handled; look at the queue again.
+    Fired,
+    Abort(Abort),
+}
+
+/// The write side of one connection as a state machine: polled by the writer task of a
+/// split [`crate::WebSocket`], or by the task that reads a [`crate::Connection`] (one task
+/// per connection). Woken through [`Shared::writer_waker`].
+pub(crate) struct Writer {
+    batch: VecDeque<Frame>,
+    /// Frame index and byte offset reached in `batch`; a write resumes where it stopped.
+    pos: (usize, usize),
+    batch_bytes: usize,
+    batch_has_close: bool,
+    close_written: bool,
+    timers: Timers,
+    /// The one timer, allocated only while a deadline is set: an idle connection without
+    /// keepalive holds none.
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: Option<Instant>,
+    stage: Stage,
+}
+
+impl Writer {
+    pub(crate) fn new(cfg: &crate::Config) -> Self {
+        Self {
+            batch: VecDeque::new(),
+            pos: (0, 0),
+            batch_bytes: 0,
+            batch_has_close: false,
+            close_written: false,
+            timers: Timers {
+                next_ping: cfg.ping_interval.map(|d| Instant::now() + d),
+                pong_deadline: None,
+                close_deadline: None,
+                release_storage: None,
+            },
+            sleep: None,
+            armed: None,
+            stage: Stage::Run,
         }
-        *armed = next;
+    }
+
+    /// A writer with nothing left to do (what a dropped [`crate::Connection`] leaves).
+    pub(crate) fn done() -> Self {
+        Self {
+            batch: VecDeque::new(),
+            pos: (0, 0),
+            batch_bytes: 0,
+            batch_has_close: false,
+            close_written: true,
+            timers: Timers {
+                next_ping: None,
+                pong_deadline: None,
+                close_deadline: None,
+                release_storage: None,
+            },
+            sleep: None,
+            armed: None,
+            stage: Stage::Done,
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.stage == Stage::Done
+    }
+
+    /// Writes what is queued, runs the deadlines and, at the end, shuts the stream down.
+    /// `Ready` once the connection's write side is finished; then the receiver is told.
+    pub(crate) fn poll<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut W,
+        shared: &Shared,
+    ) -> Poll<()> {
+        shared.writer_waker.register(cx.waker());
+        loop {
+            match self.stage {
+                Stage::Done => return Poll::Ready(()),
+                Stage::Shutdown(deadline) => {
+                    // A TLS shutdown writes to the peer; a stuck peer must not hold us here
+                    // either.
+                    if Pin::new(&mut *io).poll_shutdown(cx).is_pending() {
+                        self.arm(Some(deadline));
+                        if matches!(self.poll_sleep(cx), Poll::Pending) {
+                            return Poll::Pending;
+                        }
+                    }
+                    self.stage = Stage::Done;
+                    self.sleep = None;
+                    // The receiver may be waiting on a peer that will never speak again.
+                    shared.lock().reader_done = true;
+                    shared.reader_waker.wake();
+                    return Poll::Ready(());
+                }
+                Stage::Run => {}
+            }
+            let Poll::Ready(abort) = self.poll_run(cx, io, shared) else {
+                return Poll::Pending;
+            };
+            if let Some(why) = abort {
+                shared.set_abort(why);
+            }
+            self.batch = VecDeque::new();
+            self.stage = Stage::Shutdown(Instant::now() + shared.config.close_timeout);
+        }
+    }
+
+    /// The writer's main loop; `Ready` when it ends, with the reason if it gave up.
+    fn poll_run<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut W,
+        shared: &Shared,
+    ) -> Poll<Option<Abort>> {
+        let cfg = &*shared.config;
+        loop {
+            let (reader_done, peer_closed, closing) = self.take_work(shared, cfg);
+            if !self.batch.is_empty() {
+                match poll_write_batch(cx, io, &self.batch, shared, &mut self.pos) {
+                    Poll::Ready(res) => {
+                        self.batch.clear();
+                        {
+                            let mut q = shared.lock();
+                            q.bytes -= self.batch_bytes;
+                            if q.bytes == 0 {
+                                shared.drained.notify_waiters();
+                            }
+                        }
+                        match res {
+                            Err(_) => return Poll::Ready(Some(Abort::Io)),
+                            Ok(()) if self.batch_has_close => self.close_written = true,
+                            Ok(()) => {}
+                        }
+                        continue;
+                    }
+                    // The write is raced against the deadlines: a peer that stopped reading
+                    // must not hold this connection, its batch and its socket forever.
+                    Poll::Pending => match self.poll_timers(cx, shared, closing) {
+                        Timer::Pending => return Poll::Pending,
+                        Timer::Fired => continue,
+                        Timer::Abort(why) => return Poll::Ready(Some(why)),
+                    },
+                }
+            }
+
+            if self.close_written {
+                // RFC 6455 §7.1.1: the server closes TCP first, once both close frames have
+                // passed; a client waits for the server to do so.
+                let done = match shared.role {
+                    Role::Server => peer_closed || reader_done,
+                    Role::Client => reader_done,
+                };
+                if done {
+                    return Poll::Ready(None);
+                }
+            }
+            if reader_done && !self.close_written && !closing {
+                // EOF or an error on the read side with nothing left to say.
+                return Poll::Ready(None);
+            }
+
+            // Idle: the queue storage goes back to the pool if nothing comes for a while.
+            if self.timers.release_storage.is_none() && self.batch.capacity() > 0 {
+                self.timers.release_storage = Some(Instant::now() + STORAGE_IDLE);
+            }
+            match self.poll_timers(cx, shared, closing) {
+                Timer::Pending => return Poll::Pending,
+                Timer::Abort(why) => return Poll::Ready(Some(why)),
+                Timer::Fired => {
+                    if self
+                        .timers
+                        .release_storage
+                        .is_some_and(|d| d <= Instant::now())
+                    {
+                        self.timers.release_storage = None;
+                        release_storage(shared, &mut self.batch);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Notes what the receiver reported and, if the batch is empty, takes the queued
+    /// frames as the next batch, under one lock.
+    fn take_work(&mut self, shared: &Shared, cfg: &crate::Config) -> (bool, bool, bool) {
+        let mut q = shared.lock();
+        if std::mem::take(&mut q.pong_received) {
+            self.timers.pong_deadline = None;
+        }
+        let closing = q.state == State::Closing;
+        if closing && self.timers.close_deadline.is_none() {
+            // Also while a write to a stuck peer is pending.
+            self.timers.close_deadline = Some(Instant::now() + cfg.close_timeout);
+        }
+        let seen = (q.reader_done, q.peer_closed, closing);
+        if self.batch.is_empty() && !q.frames.is_empty() {
+            std::mem::swap(&mut q.frames, &mut self.batch);
+            q.pong_at = None;
+            drop(q);
+            self.timers.release_storage = None;
+            self.pos = (0, 0);
+            self.batch_bytes = self.batch.iter().map(Frame::wire_len).sum();
+            self.batch_has_close = closing && self.batch.iter().any(is_close);
+        }
+        seen
+    }
+
+    /// Polls the deadlines: handles those that passed (a keepalive ping is queued) or says
+    /// why to give up.
+    fn poll_timers(&mut self, cx: &mut Context<'_>, shared: &Shared, closing: bool) -> Timer {
+        self.arm(self.timers.next());
+        match self.poll_sleep(cx) {
+            Poll::Pending => Timer::Pending,
+            Poll::Ready(()) => match self.timers.fire(shared, &shared.config, closing) {
+                Some(why) => Timer::Abort(why),
+                None => Timer::Fired,
+            },
+        }
+    }
+
+    /// Points the one timer at `next`. It is reset only when the deadline moved: a fresh
+    /// timer per wait registered and dropped a timer entry for every message sent.
+    fn arm(&mut self, next: Option<Instant>) {
+        if self.armed == next {
+            return;
+        }
+        self.armed = next;
+        match (next, &mut self.sleep) {
+            (None, sleep) => *sleep = None,
+            (Some(d), Some(sleep)) => sleep.as_mut().reset(d),
+            (Some(d), sleep) => *sleep = Some(Box::pin(sleep_until(d))),
+        }
+    }
+
+    /// `Ready` once the armed deadline has passed (then nothing is armed); `Pending` also
+    /// when nothing is armed.
+    fn poll_sleep(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(sleep) = self.sleep.as_mut().filter(|_| self.armed.is_some()) else {
+            return Poll::Pending;
+        };
+        ready!(sleep.as_mut().poll(cx));
+        self.armed = None;
+        Poll::Ready(())
     }
 }
 
+/// Runs a split connection's writer until the write side is finished.
 pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
-    let cfg = shared.config.clone();
-    let mut batch: VecDeque<Frame> = VecDeque::new();
-    let mut timers = Timers {
-        next_ping: cfg.ping_interval.map(|d| Instant::now() + d),
-        pong_deadline: None,
-        close_deadline: None,
-        release_storage: None,
-    };
-    let mut close_written = false;
-    let sleep = sleep_until(Instant::now());
-    tokio::pin!(sleep);
-    let mut armed: Option<Instant> = None;
-
-    let abort = loop {
-        let (reader_done, peer_closed, closing) = timers.observe(&shared, &cfg);
-        {
-            let mut q = shared.lock();
-            if !q.frames.is_empty() {
-                std::mem::swap(&mut q.frames, &mut batch);
-                q.pong_at = None;
-            }
-        }
-
-        if !batch.is_empty() {
-            timers.release_storage = None;
-            let has_close = closing && batch.iter().any(is_close);
-            let bytes: usize = batch.iter().map(Frame::wire_len).sum();
-            let mut pos = (0, 0);
-            // The write is raced against the deadlines: a peer that stopped reading must not
-            // hold this task, its batch and its socket forever.
-            let res = loop {
-                let closing_now = shared.lock().state == State::Closing;
-                arm(sleep.as_mut(), &mut armed, timers.next());
-                tokio::select! {
-                    biased;
-                    r = write_batch(&mut io, &batch, &shared, &mut pos) => break r.map_err(|_| Abort::Io),
-                    _ = shared.writer_wake.notified() => {
-                        timers.observe(&shared, &cfg);
-                    }
-                    _ = &mut sleep, if armed.is_some() => {
-                        armed = None;
-                        if let Some(why) = timers.fire(&shared, &cfg, closing_now) {
-                            break Err(why);
-                        }
-                    }
-                }
-            };
-            batch.clear();
-            {
-                let mut q = shared.lock();
-                q.bytes -= bytes;
-                if q.bytes == 0 {
-                    shared.drained.notify_waiters();
-                }
-            }
-            match res {
-                Err(why) => break Some(why),
-                Ok(()) if has_close => close_written = true,
-                Ok(()) => {}
-            }
-            continue;
-        }
-
-        if close_written {
-            // RFC 6455 §7.1.1: the server closes TCP first, once both close frames have
-            // passed; a client waits for the server to do so.
-            let done = match shared.role {
-                Role::Server => peer_closed || reader_done,
-                Role::Client => reader_done,
-            };
-            if done {
-                break None;
-            }
-        }
-        if reader_done && !close_written && !closing {
-            // EOF or an error on the read side with nothing left to say.
-            break None;
-        }
-
-        // Idle: the queue storage goes back to the pool if nothing comes for a while.
-        if timers.release_storage.is_none() && batch.capacity() > 0 {
-            timers.release_storage = Some(Instant::now() + STORAGE_IDLE);
-        }
-        arm(sleep.as_mut(), &mut armed, timers.next());
-        tokio::select! {
-            biased;
-            _ = shared.writer_wake.notified() => {}
-            _ = &mut sleep, if armed.is_some() => {
-                armed = None;
-                if let Some(why) = timers.fire(&shared, &cfg, closing) {
-                    break Some(why);
-                }
-                if timers.release_storage.is_some_and(|d| d <= Instant::now()) {
-                    timers.release_storage = None;
-                    release_storage(&shared, &mut batch);
-                }
-            }
-        }
-    };
-    if let Some(why) = abort {
-        shared.set_abort(why);
-    }
-    drop(batch);
-    // A TLS shutdown writes to the peer; a stuck peer must not hold us here either.
-    let _ = tokio::time::timeout(cfg.close_timeout, io.shutdown()).await;
-    drop(io);
-    // The receiver may be waiting on a peer that will never speak again.
-    shared.lock().reader_done = true;
-    shared.reader_waker.wake();
+    let mut writer = Writer::new(&shared.config);
+    poll_fn(|cx| writer.poll(cx, &mut io, &shared)).await;
 }
 
 /// Gives the writer's spare queue storage and the connection's (if empty) to the pool.
@@ -234,19 +362,18 @@ fn is_close(f: &Frame) -> bool {
     b0 & 0x0f == OpCode::Close as u8
 }
 
-/// Writes every frame of `batch`, as many per system call as the OS takes.
-async fn write_batch<W: AsyncWrite + Unpin>(
+/// Writes every frame of `batch`, as many per system call as the OS takes, then flushes.
+fn poll_write_batch<W: AsyncWrite + Unpin>(
+    cx: &mut Context<'_>,
     io: &mut W,
     batch: &VecDeque<Frame>,
     shared: &Shared,
     pos: &mut (usize, usize),
-) -> std::io::Result<()> {
-    // Position: frame index and byte offset within that frame's head + payload. Kept by the
-    // caller, so a write cancelled by a timer resumes where it stopped.
+) -> Poll<std::io::Result<()>> {
     let (idx, off) = pos;
-    poll_fn(|cx| loop {
+    loop {
         if *idx >= batch.len() {
-            return Poll::Ready(Ok(()));
+            return Pin::new(&mut *io).poll_flush(cx);
         }
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];
         let mut n = 0;
@@ -290,7 +417,5 @@ async fn write_batch<W: AsyncWrite + Unpin>(
                 left = 0;
             }
         }
-    })
-    .await?;
-    io.flush().await
+    }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use iolite_ws::{Error as WsError, Message, Receiver};
-use tokio::io::AsyncRead;
+use iolite_ws::{Connection, Error as WsError, Message};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::RequestError;
 use crate::packet::Packet;
@@ -38,10 +38,10 @@ pub(crate) fn handshake<H: Handler, B>(
     let (parts, _) = req.into_parts();
     let inner2 = inner.clone();
     tokio::spawn(async move {
-        let Ok(ws) = pending.finish().await else {
+        let Ok(rx) = pending.finish_connection().await else {
             return;
         };
-        let (tx, rx) = ws.split();
+        let tx = rx.sender();
         let core: Arc<dyn Core<H::Data>> = inner2.clone();
         let socket = Arc::new(Socket::new(
             sid,
@@ -90,11 +90,11 @@ pub(crate) fn upgrade<H: Handler, B>(
     };
     let timeout = inner.config.upgrade_timeout;
     tokio::spawn(async move {
-        let Ok(ws) = pending.finish().await else {
+        let Ok(mut rx) = pending.finish_connection().await else {
             socket.lock().upgrading = false;
             return;
         };
-        let (tx, mut rx) = ws.split();
+        let tx = rx.sender();
         let probe = async {
             loop {
                 let Some(Ok(msg)) = rx.recv().await else {
@@ -128,16 +128,20 @@ pub(crate) fn upgrade<H: Handler, B>(
 
 /// Reads the session's frames in order and keeps its heartbeat, until it closes.
 ///
+/// The connection is a one-task [`Connection`]: this loop also writes what is queued for
+/// the session, so a session has one task, and a reply goes out without waking another.
+///
 /// A plain `fn` returning an `async move` block: an `async fn` would keep a second copy of
-/// its arguments (the receiver is 272 bytes) in its state for the life of the session.
+/// its arguments (the connection is several hundred bytes) in its state for the life of
+/// the session.
 #[allow(clippy::manual_async_fn)]
-pub(crate) fn drive<D, R>(
+pub(crate) fn drive<D, S>(
     socket: Arc<Socket<D>>,
-    mut rx: Receiver<R>,
+    mut rx: Connection<S>,
 ) -> impl std::future::Future<Output = ()> + Send
 where
     D: Send + Sync + 'static,
-    R: AsyncRead + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     async move {
         let first = match socket.tick(true) {
