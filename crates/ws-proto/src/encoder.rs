@@ -2,6 +2,8 @@
 
 use std::cell::RefCell;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::close::CloseFrame;
@@ -100,21 +102,31 @@ impl Encoder {
     /// The frame to send a prepared message on this connection: the shared bytes when
     /// they fit this connection's negotiation, or a per-connection encoding otherwise.
     pub fn encode_prepared(&mut self, msg: &PreparedMessage) -> Frame {
+        match self.shared_prepared(msg) {
+            Some(frame) => Frame::raw(Bytes::clone(frame)),
+            None => self.encode(msg.opcode(), msg.payload().clone()),
+        }
+    }
+
+    /// The complete frame of `msg` that this connection can send as it is, shared with every
+    /// other such recipient; `None` if it needs an encoding of its own (a client masks, and
+    /// compression with context takeover depends on what this connection sent before).
+    pub fn shared_prepared<'a>(&self, msg: &'a PreparedMessage) -> Option<&'a Arc<Bytes>> {
         if self.role == Role::Client {
-            return self.encode(msg.opcode(), msg.payload().clone());
+            return None;
         }
         match &self.deflate {
-            None => Frame::raw(msg.frame().clone()),
+            None => Some(msg.shared_frame()),
             Some(p)
                 if msg.payload().len() < p.compress_threshold || p.compress_window.is_none() =>
             {
-                Frame::raw(msg.frame().clone())
+                Some(msg.shared_frame())
             }
             Some(p) if p.compress_no_context_takeover => {
                 let window = p.compress_window.unwrap_or(15);
-                Frame::raw(msg.compressed_frame(window, p.level).clone())
+                Some(msg.shared_compressed_frame(window, p.level))
             }
-            Some(_) => self.encode(msg.opcode(), msg.payload().clone()),
+            Some(_) => None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! A message framed once and shared by any number of connections.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -9,14 +9,15 @@ use crate::frame::{Frame, OpCode};
 /// A data message framed once, for broadcasts.
 ///
 /// The server frame (header plus payload in one buffer) is built once; every recipient
-/// gets a clone of the same `Bytes`. A compressed variant is built the first time a
+/// gets a clone of the same `Bytes`, or of the one `Arc` around it (a pointer, where a send
+/// queue wants its entries small). A compressed variant is built the first time a
 /// connection with permessage-deflate (without context takeover) needs it, once per
 /// window size, and then shared as well.
 pub struct PreparedMessage {
     opcode: OpCode,
     payload: Bytes,
-    frame: Bytes,
-    compressed: [OnceLock<Bytes>; 7],
+    frame: Arc<Bytes>,
+    compressed: [OnceLock<Arc<Bytes>>; 7],
 }
 
 impl PreparedMessage {
@@ -31,7 +32,7 @@ impl PreparedMessage {
     }
 
     fn new(opcode: OpCode, payload: Bytes) -> Self {
-        let frame = Frame::unmasked(opcode, payload.clone()).to_bytes();
+        let frame = Arc::new(Frame::unmasked(opcode, payload.clone()).to_bytes());
         Self {
             opcode,
             payload,
@@ -55,8 +56,18 @@ impl PreparedMessage {
         &self.frame
     }
 
+    /// The complete uncompressed server frame, as the one `Arc` every recipient shares.
+    pub fn shared_frame(&self) -> &Arc<Bytes> {
+        &self.frame
+    }
+
     /// The complete compressed server frame for a window of `window` bits (9-15).
     pub fn compressed_frame(&self, window: u8, level: u32) -> &Bytes {
+        self.shared_compressed_frame(window, level)
+    }
+
+    /// [`PreparedMessage::compressed_frame`], as the one `Arc` every recipient shares.
+    pub fn shared_compressed_frame(&self, window: u8, level: u32) -> &Arc<Bytes> {
         let window = window.clamp(9, 15);
         self.compressed[usize::from(window - 9)].get_or_init(|| {
             let body = crate::encoder::compress_shared(window, level, &self.payload);
@@ -68,7 +79,7 @@ impl PreparedMessage {
                 mask: None,
                 payload_len: 0,
             };
-            Frame::new(header, body).to_bytes()
+            Arc::new(Frame::new(header, body).to_bytes())
         })
     }
 }
@@ -131,5 +142,39 @@ mod tests {
         let mut d = Decoder::new(Role::Server, Limits::default(), Some(&params));
         let mut buf = as_client_bytes(fa.payload());
         assert_eq!(d.decode(&mut buf).unwrap(), Some(Message::text(text)));
+    }
+
+    #[test]
+    fn shared_prepared_is_one_arc_only_where_the_bytes_fit_the_connection() {
+        let p = PreparedMessage::text("x".repeat(300));
+        let a = Encoder::new(Role::Server, None, 1);
+        let b = Encoder::new(Role::Server, None, 2);
+        let (fa, fb) = (
+            a.shared_prepared(&p).unwrap(),
+            b.shared_prepared(&p).unwrap(),
+        );
+        assert!(std::sync::Arc::ptr_eq(fa, fb));
+        assert_eq!(&fa[..2], &[0x81, 126]);
+        // A client masks every frame: its own encoding.
+        assert!(Encoder::new(Role::Client, None, 3)
+            .shared_prepared(&p)
+            .is_none());
+        // Compression with context takeover depends on what was sent before: its own too.
+        let cfg = DeflateConfig::default().compress_threshold(0);
+        let mut params = cfg.accept_offer(["permessage-deflate"]).unwrap().1;
+        params.compress_no_context_takeover = false;
+        assert!(Encoder::new(Role::Server, Some(&params), 4)
+            .shared_prepared(&p)
+            .is_none());
+        // Without it, the compressed frame is shared.
+        params.compress_no_context_takeover = true;
+        let c = Encoder::new(Role::Server, Some(&params), 5);
+        let d = Encoder::new(Role::Server, Some(&params), 6);
+        let (fc, fd) = (
+            c.shared_prepared(&p).unwrap(),
+            d.shared_prepared(&p).unwrap(),
+        );
+        assert!(std::sync::Arc::ptr_eq(fc, fd));
+        assert_eq!(fc[0], 0xc1, "FIN, RSV1 (compressed), text");
     }
 }

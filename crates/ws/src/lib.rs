@@ -43,6 +43,7 @@
 mod client;
 mod config;
 mod connection;
+mod entry;
 mod error;
 mod pool;
 mod receiver;

@@ -5,8 +5,8 @@ use std::cell::RefCell;
 
 use std::collections::VecDeque;
 
+use crate::entry::Entry;
 use bytes::BytesMut;
-use iolite_ws_proto::Frame;
 
 /// Size of a pooled read buffer.
 pub(crate) const BUF_SIZE: usize = 16 << 10;
@@ -18,19 +18,19 @@ const MAX_DEQUE_CAPACITY: usize = 1024;
 
 thread_local! {
     static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
-    static DEQUES: RefCell<Vec<VecDeque<Frame>>> = const { RefCell::new(Vec::new()) };
+    static DEQUES: RefCell<Vec<VecDeque<Entry>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Empty queue storage with some capacity: a broadcast to many idle connections then does
 /// not allocate a queue per recipient.
-pub(crate) fn take_deque() -> VecDeque<Frame> {
+pub(crate) fn take_deque() -> VecDeque<Entry> {
     DEQUES
         .with(|p| p.borrow_mut().pop())
         .unwrap_or_else(|| VecDeque::with_capacity(16))
 }
 
 /// Keeps an emptied queue's storage for [`take_deque`].
-pub(crate) fn give_deque(mut d: VecDeque<Frame>) {
+pub(crate) fn give_deque(mut d: VecDeque<Entry>) {
     d.clear();
     if d.capacity() == 0 || d.capacity() > MAX_DEQUE_CAPACITY {
         return;

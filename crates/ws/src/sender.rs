@@ -5,6 +5,7 @@ use std::sync::Arc;
 use iolite_ws_proto::{CloseCode, CloseFrame, Message, PreparedMessage, MAX_HEAD_LEN};
 
 use crate::config::SlowConsumer;
+use crate::entry::Entry;
 use crate::error::SendError;
 use crate::shared::{Queue, Shared, State};
 
@@ -36,7 +37,7 @@ impl Sender {
             return Err(e.map(msg));
         }
         let frame = q.encoder.encode_message(msg);
-        let wake = q.push(frame);
+        let wake = q.push(frame.into());
         drop(q);
         if wake {
             self.shared.writer_waker.wake();
@@ -50,8 +51,11 @@ impl Sender {
         let mut q = self.shared.lock();
         self.admit(&mut q, msg.payload().len())
             .map_err(|e| e.map(()))?;
-        let frame = q.encoder.encode_prepared(msg);
-        let wake = q.push(frame);
+        let entry = match q.encoder.shared_prepared(msg) {
+            Some(frame) => Entry::Shared(frame.clone()),
+            None => q.encoder.encode_prepared(msg).into(),
+        };
+        let wake = q.push(entry);
         drop(q);
         if wake {
             self.shared.writer_waker.wake();

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use atomic_waker::AtomicWaker;
-use iolite_ws_proto::{CloseCode, CloseFrame, Encoder, Frame, Role};
+use iolite_ws_proto::{CloseCode, CloseFrame, Encoder, Role};
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::entry::Entry;
 
 /// Why the writer stopped the connection on its own; read by the receiver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub(crate) enum State {
 }
 
 pub(crate) struct Queue {
-    pub(crate) frames: VecDeque<Frame>,
+    pub(crate) frames: VecDeque<Entry>,
     /// Bytes in `frames` plus those in the writer's current batch.
     pub(crate) bytes: usize,
     /// Index in `frames` of a pong the writer has not taken yet.
@@ -121,14 +122,14 @@ impl Shared {
             if let Some(i) = q.pong_at {
                 let len = frame.wire_len();
                 if let Some(slot) = q.frames.get_mut(i) {
-                    let old = std::mem::replace(slot, frame);
+                    let old = std::mem::replace(slot, frame.into());
                     q.bytes = q.bytes - old.wire_len() + len;
                     return;
                 }
             }
         }
         let idx = q.frames.len();
-        let wake = q.push(frame);
+        let wake = q.push(frame.into());
         q.pong_at = Some(idx);
         drop(q);
         if wake {
@@ -150,7 +151,7 @@ impl Shared {
         }
         q.state = State::Closing;
         let f = q.encoder.encode_close(frame.as_ref());
-        q.push(f);
+        q.push(f.into());
         drop(q);
         self.writer_waker.wake();
         true
@@ -159,7 +160,7 @@ impl Shared {
     /// Fails the connection because the peer is too slow: what is queued is dropped, a
     /// close frame with `code` is queued alone.
     pub(crate) fn close_slow(&self, q: &mut Queue, code: CloseCode) {
-        let dropped: usize = q.frames.iter().map(Frame::wire_len).sum();
+        let dropped: usize = q.frames.iter().map(Entry::wire_len).sum();
         q.bytes -= dropped;
         q.frames.clear();
         q.pong_at = None;
@@ -168,7 +169,7 @@ impl Shared {
         let f = q
             .encoder
             .encode_close(Some(&CloseFrame::new(code, "send queue full")));
-        q.push(f);
+        q.push(f.into());
         self.abort
             .compare_exchange(
                 Abort::None as u8,
@@ -183,7 +184,7 @@ impl Shared {
 
 impl Queue {
     /// Appends a frame; returns whether the writer may be idle and needs a wake-up.
-    pub(crate) fn push(&mut self, frame: Frame) -> bool {
+    pub(crate) fn push(&mut self, frame: Entry) -> bool {
         let was_empty = self.frames.is_empty();
         if self.frames.capacity() == 0 {
             self.frames = crate::pool::take_deque();

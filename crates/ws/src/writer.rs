@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use iolite_ws_proto::{Frame, OpCode, Role};
+use iolite_ws_proto::{OpCode, Role};
 use tokio::io::AsyncWrite;
 use tokio::time::{sleep_until, Instant, Sleep};
 
+use crate::entry::Entry;
 use crate::shared::{Abort, Shared, State};
 
 /// Most slices handed to one `writev` (2 per frame); well under Linux's IOV_MAX of 1024.
@@ -66,7 +67,7 @@ impl Timers {
                     self.pong_deadline = Some(now + cfg.pong_timeout);
                     let mut q = shared.lock();
                     let f = q.encoder.encode_control(OpCode::Ping, Bytes::new());
-                    q.push(f);
+                    q.push(f.into());
                 }
             }
         }
@@ -96,7 +97,7 @@ enum Timer {
 /// split [`crate::WebSocket`], or by the task that reads a [`crate::Connection`] (one task
 /// per connection). Woken through [`Shared::writer_waker`].
 pub(crate) struct Writer {
-    batch: VecDeque<Frame>,
+    batch: VecDeque<Entry>,
     /// Frame index and byte offset reached in `batch`; a write resumes where it stopped.
     pos: (usize, usize),
     batch_bytes: usize,
@@ -289,7 +290,7 @@ impl Writer {
             drop(q);
             self.timers.release_storage = None;
             self.pos = (0, 0);
-            self.batch_bytes = self.batch.iter().map(Frame::wire_len).sum();
+            self.batch_bytes = self.batch.iter().map(Entry::wire_len).sum();
             self.batch_has_close = closing && self.batch.iter().any(is_close);
         }
         seen
@@ -341,7 +342,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
 }
 
 /// Gives the writer's spare queue storage and the connection's (if empty) to the pool.
-fn release_storage(shared: &Shared, batch: &mut VecDeque<Frame>) {
+fn release_storage(shared: &Shared, batch: &mut VecDeque<Entry>) {
     crate::pool::give_deque(std::mem::take(batch));
     let spare = {
         let mut q = shared.lock();
@@ -352,21 +353,15 @@ fn release_storage(shared: &Shared, batch: &mut VecDeque<Frame>) {
     }
 }
 
-fn is_close(f: &Frame) -> bool {
-    let b0 = f
-        .head()
-        .first()
-        .or(f.payload().first())
-        .copied()
-        .unwrap_or(0);
-    b0 & 0x0f == OpCode::Close as u8
+fn is_close(f: &Entry) -> bool {
+    f.first_byte() & 0x0f == OpCode::Close as u8
 }
 
 /// Writes every frame of `batch`, as many per system call as the OS takes, then flushes.
 fn poll_write_batch<W: AsyncWrite + Unpin>(
     cx: &mut Context<'_>,
     io: &mut W,
-    batch: &VecDeque<Frame>,
+    batch: &VecDeque<Entry>,
     shared: &Shared,
     pos: &mut (usize, usize),
 ) -> Poll<std::io::Result<()>> {
@@ -379,7 +374,7 @@ fn poll_write_batch<W: AsyncWrite + Unpin>(
         let mut n = 0;
         let mut skip = *off;
         for f in batch.range(*idx..) {
-            for part in [f.head(), &f.payload()[..]] {
+            for part in f.parts() {
                 if skip >= part.len() {
                     skip -= part.len();
                     continue;
