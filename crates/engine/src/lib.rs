@@ -60,6 +60,6 @@ pub use payload::{
 pub use query::{query_param, ProtocolVersion, Query, Transport};
 pub use server::{
     AllowFuture, AllowOrigin, AllowRequest, Body, BoxError, CloseReason, Cookie, Cors, Engine,
-    EngineConfig, Handler, SendError, SharedMessage, Socket,
+    EngineConfig, Handler, RequestHead, SendError, SharedMessage, Socket,
 };
 pub use sid::{InvalidSid, RandomError, Sid, SID_LEN};

@@ -32,11 +32,11 @@ pub type SocketRef = Arc<Socket>;
 /// (it derefs to one) shared by the session and every socket of it, not copied per
 /// namespace.
 #[derive(Clone)]
-pub struct Headers(Arc<http::request::Parts>);
+pub struct Headers(Arc<iolite_engine::RequestHead>);
 
 impl Headers {
     /// The head of the opening request they belong to.
-    pub(crate) fn of(request: Arc<http::request::Parts>) -> Self {
+    pub(crate) fn of(request: Arc<iolite_engine::RequestHead>) -> Self {
         Self(request)
     }
 }
@@ -44,16 +44,15 @@ impl Headers {
 impl std::ops::Deref for Headers {
     type Target = http::HeaderMap;
 
+    /// The map is built on first use (see [`iolite_engine::RequestHead`]).
     fn deref(&self) -> &http::HeaderMap {
-        &self.0.headers
+        self.0.headers()
     }
 }
 
 impl From<http::HeaderMap> for Headers {
     fn from(headers: http::HeaderMap) -> Self {
-        let (mut parts, ()) = http::Request::new(()).into_parts();
-        parts.headers = headers;
-        Self(Arc::new(parts))
+        Self(Arc::new(iolite_engine::RequestHead::from_headers(headers)))
     }
 }
 
@@ -149,13 +148,13 @@ impl Socket {
         auth: Value,
         restored: Option<(Sid, Sid, Value)>,
     ) -> Result<Self, iolite_engine::RandomError> {
-        let req = conn.request();
+        let head = conn.head();
         let handshake = Handshake {
             auth,
             headers: Headers::of(conn.shared_request()),
-            url: req.uri.to_string(),
+            url: head.uri().to_string(),
             issued: SystemTime::now(),
-            address: req.extensions.get::<std::net::SocketAddr>().copied(),
+            address: head.remote_addr(),
         };
         let recovery = ns.recovery;
         let (id, pid, data, recovered) = match restored {

@@ -1,6 +1,7 @@
 //! A WebSocket connection driven by one task: the task that reads also writes.
 
 use std::future::poll_fn;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -75,11 +76,19 @@ where
             let Some(io) = io.as_mut() else {
                 return Poll::Ready(None);
             };
+            // Cleared before the writer takes the queue: a send after this wakes us.
+            shared.writer_due.store(false, Ordering::Release);
             if !writer.is_done() {
                 // When the write side ends it tells the reader, which then ends too.
                 let _ = writer.poll(cx, io, shared);
             }
-            reader.poll_recv(cx, io, shared)
+            let next = reader.poll_recv(cx, io, shared);
+            if matches!(next, Poll::Ready(Some(Ok(_)))) {
+                // The caller handles the message, then polls `recv` again, which writes
+                // what the handling queued: no wake-up needed for it.
+                shared.writer_due.store(true, Ordering::Release);
+            }
+            next
         })
         .await
     }

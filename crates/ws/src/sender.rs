@@ -37,7 +37,7 @@ impl Sender {
             return Err(e.map(msg));
         }
         let frame = q.encoder.encode_message(msg);
-        let wake = q.push(frame.into());
+        let wake = self.shared.must_wake(q.push(frame.into()));
         drop(q);
         if wake {
             self.shared.writer_waker.wake();
@@ -55,7 +55,7 @@ impl Sender {
             Some(frame) => Entry::Shared(frame.clone()),
             None => q.encoder.encode_prepared(msg).into(),
         };
-        let wake = q.push(entry);
+        let wake = self.shared.must_wake(q.push(entry));
         drop(q);
         if wake {
             self.shared.writer_waker.wake();

@@ -54,6 +54,11 @@ pub(crate) struct Shared {
     pub(crate) abort: AtomicU8,
     /// The writer's last write returned `Pending`: the peer is not reading.
     pub(crate) writer_blocked: AtomicBool,
+    /// A [`crate::Connection`]'s `recv` returned a message and has not been polled since:
+    /// its task is handling the message and polls the writer before it waits again, so
+    /// a send need not wake it (that wake-up would only poll the task once more). Read and
+    /// cleared around the queue's lock, so a send that finds it clear always wakes.
+    pub(crate) writer_due: AtomicBool,
     pub(crate) config: Arc<Config>,
     pub(crate) role: Role,
 }
@@ -76,9 +81,16 @@ impl Shared {
             reader_waker: AtomicWaker::new(),
             abort: AtomicU8::new(Abort::None as u8),
             writer_blocked: AtomicBool::new(false),
+            writer_due: AtomicBool::new(false),
             config,
             role,
         }
+    }
+
+    /// Whether a send that made the queue non-empty must wake the writer (see
+    /// [`Shared::writer_due`]); called with the queue locked.
+    pub(crate) fn must_wake(&self, queue_was_empty: bool) -> bool {
+        queue_was_empty && !self.writer_due.load(Ordering::Acquire)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {

@@ -7,6 +7,7 @@
 
 mod config;
 mod cors;
+mod head;
 mod polling;
 mod sessions;
 mod socket;
@@ -21,6 +22,7 @@ use http_body_util::Full;
 
 pub use config::{AllowFuture, AllowRequest, Cookie, EngineConfig};
 pub use cors::{AllowOrigin, Cors};
+pub use head::RequestHead;
 pub use socket::{SendError, SharedMessage, Socket};
 
 use crate::error::RequestError;

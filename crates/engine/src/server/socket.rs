@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use crate::packet::{Data, Packet};
 use crate::payload::PayloadEncoder;
 use crate::query::Transport;
+use crate::server::head::RequestHead;
 use crate::server::CloseReason;
 use crate::sid::Sid;
 
@@ -147,7 +148,7 @@ pub struct Socket<D> {
     sid: Sid,
     /// Shared with whoever keeps it for the session's life (each Socket.IO socket's
     /// handshake), so it is held once.
-    request: Arc<http::request::Parts>,
+    request: Arc<RequestHead>,
     state: Mutex<State>,
     awaiting_pong: AtomicBool,
     /// `phase == Open`, kept beside the state so the per-message check takes no lock.
@@ -162,58 +163,6 @@ impl<D> std::fmt::Debug for Socket<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket").field("sid", &self.sid).finish()
     }
-}
-
-/// A copy of a request head that owns its bytes. hyper hands out the URI and header values
-/// as slices of its 8 KiB read buffer, so keeping them as they are would keep that whole
-/// buffer alive for the life of the session (most of an idle session's memory). The values
-/// and the path are copied into one buffer (one allocation, not one per header).
-fn compact(mut parts: http::request::Parts) -> http::request::Parts {
-    let pq = parts.uri.path_and_query().map(|pq| pq.as_str().len());
-    let size: usize = parts.headers.values().map(|v| v.len()).sum::<usize>() + pq.unwrap_or(0);
-    let mut buf = bytes::BytesMut::with_capacity(size);
-    for v in parts.headers.values() {
-        buf.extend_from_slice(v.as_bytes());
-    }
-    if let Some(pq) = parts.uri.path_and_query() {
-        buf.extend_from_slice(pq.as_str().as_bytes());
-    }
-    let buf = buf.freeze();
-    let mut at = 0;
-    let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
-    let mut last = None;
-    for (name, value) in std::mem::take(&mut parts.headers) {
-        // `into_iter` names a header once for all its values.
-        if let Some(name) = name {
-            last = Some(name);
-        }
-        let len = value.len();
-        // Both walks visit the same values in the same order; checked anyway (a copy of
-        // its own rather than a panic).
-        let slice = match buf.get(at..at + len) {
-            Some(_) => buf.slice(at..at + len),
-            None => bytes::Bytes::copy_from_slice(value.as_bytes()),
-        };
-        at += len;
-        let Some(name) = &last else { continue };
-        let sensitive = value.is_sensitive();
-        // The bytes were a valid value already.
-        let mut copy = http::HeaderValue::from_maybe_shared(slice).unwrap_or(value);
-        copy.set_sensitive(sensitive);
-        headers.append(name.clone(), copy);
-    }
-    parts.headers = headers;
-    if let Some(len) = pq.filter(|len| at + len <= buf.len()) {
-        let owned = buf.slice(at..at + len);
-        if let Ok(pq) = http::uri::PathAndQuery::from_maybe_shared(owned) {
-            let mut uri = parts.uri.clone().into_parts();
-            uri.path_and_query = Some(pq);
-            if let Ok(u) = http::Uri::from_parts(uri) {
-                parts.uri = u;
-            }
-        }
-    }
-    parts
 }
 
 const PING: Utf8Bytes = Utf8Bytes::from_static("2");
@@ -231,7 +180,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
         let next_ping = Instant::now() + core.ping_interval();
         Self {
             sid,
-            request: Arc::new(compact(request)),
+            request: Arc::new(RequestHead::new(request)),
             state: Mutex::new(State {
                 conn,
                 queue: VecDeque::new(),
@@ -259,14 +208,19 @@ impl<D: Send + Sync + 'static> Socket<D> {
     }
 
     /// The head of the request that opened the session (method, URI with the query,
-    /// headers, and the extensions, where a server puts the peer address).
+    /// headers, and the extensions, where a server puts the peer address), as `http` has
+    /// it. Built on first use; [`Socket::head`] has the same without building it.
     pub fn request(&self) -> &http::request::Parts {
+        self.request.parts()
+    }
+
+    /// The head of the request that opened the session, as the session keeps it.
+    pub fn head(&self) -> &RequestHead {
         &self.request
     }
 
-    /// [`request`](Self::request), shared: for keeping it as long as the session without a
-    /// copy.
-    pub fn shared_request(&self) -> Arc<http::request::Parts> {
+    /// [`Socket::head`], shared: for keeping it as long as the session without a copy.
+    pub fn shared_request(&self) -> Arc<RequestHead> {
         self.request.clone()
     }
 
@@ -601,53 +555,5 @@ fn ws_error<T>(e: iolite_ws::SendError<T>) -> SendError {
     match e {
         iolite_ws::SendError::Closed(_) => SendError::Closed,
         iolite_ws::SendError::QueueFull(_) => SendError::QueueFull,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::compact;
-    use bytes::Bytes;
-    use http::{HeaderValue, Request, Uri};
-
-    #[test]
-    fn a_kept_request_head_does_not_point_into_the_read_buffer() {
-        // As hyper does: the URI and the header values are slices of one read buffer.
-        let mut raw = b"/socket.io/?EIO=4&transport=websocketabc123tokenhttp://a.example".to_vec();
-        raw.resize(8192, 0);
-        let buf = Bytes::from(raw);
-        let span = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
-        let mut req = Request::new(());
-        *req.uri_mut() = Uri::from_maybe_shared(buf.slice(0..37)).unwrap();
-        let h = req.headers_mut();
-        h.append(
-            "x-a",
-            HeaderValue::from_maybe_shared(buf.slice(37..43)).unwrap(),
-        );
-        h.append(
-            "x-a",
-            HeaderValue::from_maybe_shared(buf.slice(43..48)).unwrap(),
-        );
-        let mut secret = HeaderValue::from_maybe_shared(buf.slice(43..48)).unwrap();
-        secret.set_sensitive(true);
-        h.insert("authorization", secret);
-        h.insert(
-            "origin",
-            HeaderValue::from_maybe_shared(buf.slice(48..64)).unwrap(),
-        );
-        let (parts, ()) = req.into_parts();
-        assert!(span.contains(&(parts.uri.path().as_ptr() as usize)));
-
-        let parts = compact(parts);
-        assert_eq!(parts.uri, "/socket.io/?EIO=4&transport=websocket");
-        assert!(!span.contains(&(parts.uri.path().as_ptr() as usize)));
-        let a: Vec<_> = parts.headers.get_all("x-a").iter().collect();
-        assert_eq!(a, ["abc123", "token"]);
-        assert_eq!(parts.headers["origin"], "http://a.example");
-        assert!(parts.headers["authorization"].is_sensitive());
-        assert_eq!(parts.headers.len(), 4);
-        for v in parts.headers.values() {
-            assert!(!span.contains(&(v.as_bytes().as_ptr() as usize)));
-        }
     }
 }

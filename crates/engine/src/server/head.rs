@@ -1,0 +1,256 @@
+//! The head of the request that opened a session, kept small for the session's life.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Extensions, HeaderMap, Method, Uri, Version};
+
+/// The opening request's head (method, URI with the query, headers, extensions), as a
+/// session keeps it.
+///
+/// hyper hands out the URI and header values as slices of its 8 KiB read buffer, so keeping
+/// them as they are would keep that buffer alive for the whole session. Here the path and
+/// every header are copied into one small buffer, and a `HeaderMap` (over 0.6 KiB for a
+/// handful of headers) is built from it only when someone asks for the headers; most
+/// sessions never do after the handshake. The peer address is kept beside the extensions,
+/// so these are usually empty and hold no map.
+pub struct RequestHead {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    remote: Option<SocketAddr>,
+    extensions: Extensions,
+    /// The path and query, then one line per header: a sensitivity mark (`+` or `-`), the
+    /// name, `:`, the value, `\n`. A name has no `:` and a value no `\n`.
+    raw: Bytes,
+    /// Length of the path and query at the start of `raw`.
+    path_len: u16,
+    headers: OnceLock<Box<HeaderMap>>,
+    parts: OnceLock<Box<Parts>>,
+}
+
+impl RequestHead {
+    /// Copies what a session keeps of `parts`.
+    pub fn new(mut parts: Parts) -> Self {
+        let path = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
+        let size = path.len()
+            + parts
+                .headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 3)
+                .sum::<usize>();
+        let mut raw = BytesMut::with_capacity(size);
+        raw.extend_from_slice(path.as_bytes());
+        // A path longer than 64 KiB is not kept (hyper's default limits refuse it anyway).
+        let path_len = u16::try_from(path.len()).unwrap_or(0);
+        raw.truncate(usize::from(path_len));
+        for (name, value) in &parts.headers {
+            raw.extend_from_slice(if value.is_sensitive() { b"+" } else { b"-" });
+            raw.extend_from_slice(name.as_str().as_bytes());
+            raw.extend_from_slice(b":");
+            raw.extend_from_slice(value.as_bytes());
+            raw.extend_from_slice(b"\n");
+        }
+        let raw = raw.freeze();
+        let uri = if usize::from(path_len) == path.len() {
+            Self::owned_uri(&parts.uri, raw.slice(..usize::from(path_len)))
+        } else {
+            parts.uri.clone()
+        };
+        let remote = parts.extensions.remove::<SocketAddr>();
+        let extensions = if parts.extensions.is_empty() {
+            Extensions::new()
+        } else {
+            parts.extensions
+        };
+        Self {
+            method: parts.method,
+            uri,
+            version: parts.version,
+            remote,
+            extensions,
+            raw,
+            path_len,
+            headers: OnceLock::new(),
+            parts: OnceLock::new(),
+        }
+    }
+
+    /// A head with only `headers` (for a handshake made by hand, as in tests).
+    pub fn from_headers(headers: HeaderMap) -> Self {
+        let head = Self::new(http::Request::new(()).into_parts().0);
+        let _ = head.headers.set(Box::new(headers));
+        head
+    }
+
+    /// `uri` with its path and query in `path` (the same text, in bytes the head owns).
+    fn owned_uri(uri: &Uri, path: Bytes) -> Uri {
+        let Ok(pq) = http::uri::PathAndQuery::from_maybe_shared(path) else {
+            return uri.clone();
+        };
+        let mut owned = uri.clone().into_parts();
+        owned.path_and_query = Some(pq);
+        Uri::from_parts(owned).unwrap_or_else(|_| uri.clone())
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request URI (for a server: the path and query).
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The peer address, where the server put one in the request's extensions.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// The request's extensions, without the peer address (see
+    /// [`RequestHead::remote_addr`]).
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// The request headers, built on first use.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers.get_or_init(|| Box::new(self.parse_headers()))
+    }
+
+    /// The whole head as `http` has it (the peer address back in the extensions), built on
+    /// first use.
+    pub fn parts(&self) -> &Parts {
+        self.parts.get_or_init(|| {
+            let (mut parts, ()) = http::Request::new(()).into_parts();
+            parts.method = self.method.clone();
+            parts.uri = self.uri.clone();
+            parts.version = self.version;
+            parts.headers = self.headers().clone();
+            parts.extensions = self.extensions.clone();
+            if let Some(addr) = self.remote {
+                parts.extensions.insert(addr);
+            }
+            Box::new(parts)
+        })
+    }
+
+    fn parse_headers(&self) -> HeaderMap {
+        let lines = self.raw.slice(usize::from(self.path_len)..);
+        let mut map = HeaderMap::with_capacity(lines.iter().filter(|&&b| b == b'\n').count());
+        let mut at = 0;
+        while let Some(end) = lines[at..].iter().position(|&b| b == b'\n') {
+            let line = lines.slice(at..at + end);
+            at += end + 1;
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (Some(&mark), Some(name)) = (line.first(), line.get(1..colon)) else {
+                continue;
+            };
+            // Both were a valid name and value when they were copied.
+            let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_bytes(name),
+                HeaderValue::from_maybe_shared(line.slice(colon + 1..)),
+            ) else {
+                continue;
+            };
+            value.set_sensitive(mark == b'+');
+            map.append(name, value);
+        }
+        map
+    }
+}
+
+impl std::fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestHead")
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestHead;
+    use bytes::Bytes;
+    use http::{HeaderValue, Request, Uri};
+
+    #[test]
+    fn a_kept_request_head_does_not_point_into_the_read_buffer() {
+        // As hyper does: the URI and the header values are slices of one read buffer.
+        let mut raw = b"/socket.io/?EIO=4&transport=websocketabc123tokenhttp://a.example".to_vec();
+        raw.resize(8192, 0);
+        let buf = Bytes::from(raw);
+        let span = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
+        let mut req = Request::new(());
+        *req.uri_mut() = Uri::from_maybe_shared(buf.slice(0..37)).unwrap();
+        let h = req.headers_mut();
+        h.append(
+            "x-a",
+            HeaderValue::from_maybe_shared(buf.slice(37..43)).unwrap(),
+        );
+        h.append(
+            "x-a",
+            HeaderValue::from_maybe_shared(buf.slice(43..48)).unwrap(),
+        );
+        let mut secret = HeaderValue::from_maybe_shared(buf.slice(43..48)).unwrap();
+        secret.set_sensitive(true);
+        h.insert("authorization", secret);
+        h.insert(
+            "origin",
+            HeaderValue::from_maybe_shared(buf.slice(48..64)).unwrap(),
+        );
+        let addr: std::net::SocketAddr = "10.1.2.3:4567".parse().unwrap();
+        req.extensions_mut().insert(addr);
+        let (parts, ()) = req.into_parts();
+        assert!(span.contains(&(parts.uri.path().as_ptr() as usize)));
+
+        let head = RequestHead::new(parts);
+        assert_eq!(head.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert!(!span.contains(&(head.uri().path().as_ptr() as usize)));
+        assert_eq!(head.remote_addr(), Some(addr));
+        assert!(head.extensions().is_empty(), "the address is kept apart");
+        let headers = head.headers();
+        let a: Vec<_> = headers.get_all("x-a").iter().collect();
+        assert_eq!(a, ["abc123", "token"]);
+        assert_eq!(headers["origin"], "http://a.example");
+        assert!(headers["authorization"].is_sensitive());
+        assert!(!headers["origin"].is_sensitive());
+        assert_eq!(headers.len(), 4);
+        for v in headers.values() {
+            assert!(!span.contains(&(v.as_bytes().as_ptr() as usize)));
+        }
+        // The whole head, as http has it, with the address back in the extensions.
+        let parts = head.parts();
+        assert_eq!(parts.headers, *headers);
+        assert_eq!(parts.extensions.get::<std::net::SocketAddr>(), Some(&addr));
+        assert_eq!(parts.uri, *head.uri());
+    }
+
+    #[test]
+    fn values_with_colons_and_odd_bytes_survive() {
+        let mut req = Request::new(());
+        let h = req.headers_mut();
+        h.insert("cookie", HeaderValue::from_static("a=1; b=x:y:z"));
+        h.insert("x-odd", HeaderValue::from_bytes(b"caf\xe9\tok").unwrap());
+        h.insert("x-empty", HeaderValue::from_static(""));
+        let head = RequestHead::new(req.into_parts().0);
+        assert_eq!(head.headers()["cookie"], "a=1; b=x:y:z");
+        assert_eq!(head.headers()["x-odd"].as_bytes(), b"caf\xe9\tok");
+        assert_eq!(head.headers()["x-empty"], "");
+        assert_eq!(head.headers().len(), 3);
+        assert_eq!(head.uri(), "/");
+    }
+}
