@@ -312,14 +312,19 @@ impl Writer {
     /// Points the one timer at `next`. It is reset only when the deadline moved: a fresh
     /// timer per wait registered and dropped a timer entry for every message sent.
     fn arm(&mut self, next: Option<Instant>) {
+        let Some(d) = next else {
+            // Nothing to wait for: the timer goes (also one that has just fired).
+            self.armed = None;
+            self.sleep = None;
+            return;
+        };
         if self.armed == next {
             return;
         }
         self.armed = next;
-        match (next, &mut self.sleep) {
-            (None, sleep) => *sleep = None,
-            (Some(d), Some(sleep)) => sleep.as_mut().reset(d),
-            (Some(d), sleep) => *sleep = Some(Box::pin(sleep_until(d))),
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().reset(d),
+            sleep => *sleep = Some(Box::pin(sleep_until(d))),
         }
     }
 
