@@ -85,41 +85,22 @@ impl Server {
         H: Fn(WebSocket<TcpStream>, Request<()>) -> F + Send + Sync + 'static,
         F: Future<Output = Option<Error>> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("listener address");
-        let (tx, ends) = mpsc::unbounded_channel();
         let config = Arc::new(config);
         let handler = Arc::new(handler);
-        let accept_loop = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    // Out of file descriptors, say: back off rather than spin.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
+        Self::serve(move |tcp| {
+            let (config, policy, handler) = (config.clone(), policy.clone(), handler.clone());
+            async move {
+                let accepted = match policy {
+                    Some(p) => accept_with(tcp, config, move |r, o| p(r, o)).await,
+                    None => accept(tcp, config).await,
                 };
-                let _ = tcp.set_nodelay(true);
-                let (config, policy, handler, tx) =
-                    (config.clone(), policy.clone(), handler.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let accepted = match policy {
-                        Some(p) => accept_with(tcp, config, move |r, o| p(r, o)).await,
-                        None => accept(tcp, config).await,
-                    };
-                    let end = match accepted {
-                        Err(e) => End::Handshake(e),
-                        Ok((ws, request)) => End::Closed(handler(ws, request).await),
-                    };
-                    let _ = tx.send(end);
-                });
+                match accepted {
+                    Err(e) => End::Handshake(e),
+                    Ok((ws, request)) => End::Closed(handler(ws, request).await),
+                }
             }
-        });
-        Self {
-            addr,
-            ends,
-            accept_loop,
-        }
+        })
+        .await
     }
 
     /// An echo server on one-task [`Connection`]s: the read loop also writes.
@@ -133,27 +114,43 @@ impl Server {
         H: Fn(Connection<TcpStream>, Request<()>) -> F + Send + Sync + 'static,
         F: Future<Output = Option<Error>> + Send + 'static,
     {
+        let config = Arc::new(config);
+        let handler = Arc::new(handler);
+        Self::serve(move |tcp| {
+            let (config, handler) = (config.clone(), handler.clone());
+            async move {
+                match accept_connection_with(tcp, config, |_, _| Ok(None)).await {
+                    Err(e) => End::Handshake(e),
+                    Ok((conn, request)) => End::Closed(handler(conn, request).await),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Listens on 127.0.0.1:0 and runs `connection` on every accepted socket in a task of
+    /// its own, reporting how each ended.
+    async fn serve<C, F>(connection: C) -> Self
+    where
+        C: Fn(TcpStream) -> F + Send + 'static,
+        F: Future<Output = End> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("listener address");
         let (tx, ends) = mpsc::unbounded_channel();
-        let config = Arc::new(config);
-        let handler = Arc::new(handler);
         let accept_loop = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
+                    // Out of file descriptors, say: back off rather than spin.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
-                let (config, handler, tx) = (config.clone(), handler.clone(), tx.clone());
+                let (end, tx) = (connection(tcp), tx.clone());
                 tokio::spawn(async move {
-                    let end = match accept_connection_with(tcp, config, |_, _| Ok(None)).await {
-                        Err(e) => End::Handshake(e),
-                        Ok((conn, request)) => End::Closed(handler(conn, request).await),
-                    };
-                    let _ = tx.send(end);
+                    let _ = tx.send(end.await);
                 });
             }
         });
@@ -259,26 +256,26 @@ where
 
 /// As [`pair`], with the server side a one-task [`Connection`].
 pub async fn pair_one_task(config: Config) -> (Connection<TcpStream>, RawClient) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("listener address");
-    let client = tokio::spawn(RawClient::handshake(addr));
-    let (tcp, _) = listener.accept().await.expect("accept");
-    tcp.set_nodelay(true).expect("set_nodelay");
+    let (tcp, client) = raw_client_on_fresh_listener().await;
     let (conn, _) = accept_connection_with(tcp, Arc::new(config), |_, _| Ok(None))
         .await
         .expect("server handshake");
-    let raw = client
-        .await
-        .expect("client task")
-        .expect("client handshake");
-    (conn, raw)
+    (conn, raw_client(client).await)
 }
 
 /// Accepts one WebSocket with `config` on a fresh listener and connects a [`RawClient`]
 /// to it: the test drives the server side directly.
 pub async fn pair(config: Config) -> (WebSocket<TcpStream>, RawClient) {
+    let (tcp, client) = raw_client_on_fresh_listener().await;
+    let (ws, _) = accept(tcp, Arc::new(config))
+        .await
+        .expect("server handshake");
+    (ws, raw_client(client).await)
+}
+
+/// A fresh listener's one accepted socket, and the raw client's handshake on it (which
+/// completes once the server side answers).
+async fn raw_client_on_fresh_listener() -> (TcpStream, JoinHandle<std::io::Result<RawClient>>) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -286,14 +283,14 @@ pub async fn pair(config: Config) -> (WebSocket<TcpStream>, RawClient) {
     let client = tokio::spawn(RawClient::handshake(addr));
     let (tcp, _) = listener.accept().await.expect("accept");
     tcp.set_nodelay(true).expect("set_nodelay");
-    let (ws, _) = accept(tcp, Arc::new(config))
-        .await
-        .expect("server handshake");
-    let raw = client
+    (tcp, client)
+}
+
+async fn raw_client(handshake: JoinHandle<std::io::Result<RawClient>>) -> RawClient {
+    handshake
         .await
         .expect("client task")
-        .expect("client handshake");
-    (ws, raw)
+        .expect("client handshake")
 }
 
 /// Checks that the server at `addr` still serves a well-behaved client: a text and a
