@@ -102,6 +102,14 @@ type DisconnectFn = Box<dyn FnOnce(SocketRef, DisconnectReason) -> BoxFuture + S
 type OutgoingFn = Arc<dyn Fn(&str, &[Value]) + Send + Sync>;
 type PacketMiddleware = Arc<dyn Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync>;
 
+/// A socket's catch-all handlers and per-packet middlewares.
+#[derive(Default)]
+struct Hooks {
+    any: Vec<EventFn>,
+    any_outgoing: Vec<OutgoingFn>,
+    packet_middlewares: Vec<PacketMiddleware>,
+}
+
 /// One client in one namespace (Node's server-side `Socket`).
 pub struct Socket {
     pub(crate) id: Sid,
@@ -114,9 +122,9 @@ pub struct Socket {
     /// By event name. A list, not a map: a socket has a few handlers, and a map's table
     /// cost 0.3 KiB per idle socket.
     handlers: RwLock<Vec<(Box<str>, EventFn)>>,
-    any: RwLock<Vec<EventFn>>,
-    any_outgoing: RwLock<Vec<OutgoingFn>>,
-    packet_middlewares: RwLock<Vec<PacketMiddleware>>,
+    /// Catch-all handlers and per-packet middlewares: most sockets have none, so they hold
+    /// no lists until one is registered.
+    hooks: RwLock<Option<Box<Hooks>>>,
     disconnect: Mutex<Vec<DisconnectFn>>,
     pub(crate) acks: Mutex<HashMap<u64, AckSlot>>,
     data: Mutex<Value>,
@@ -179,9 +187,7 @@ impl Socket {
             recovered,
             connected: AtomicBool::new(false),
             handlers: RwLock::default(),
-            any: RwLock::default(),
-            any_outgoing: RwLock::default(),
-            packet_middlewares: RwLock::default(),
+            hooks: RwLock::default(),
             disconnect: Mutex::default(),
             acks: Mutex::default(),
             data: Mutex::new(data),
@@ -248,12 +254,13 @@ impl Socket {
         A: 'static,
     {
         let h: EventFn = Arc::new(EventBox(handler, PhantomData));
-        write(&self.any).push(h);
+        self.hooks_mut(|hooks| hooks.any.push(h));
     }
 
     /// Registers a listener for every event this socket emits (Node's `onAnyOutgoing`).
     pub fn on_any_outgoing(&self, f: impl Fn(&str, &[Value]) + Send + Sync + 'static) {
-        write(&self.any_outgoing).push(Arc::new(f));
+        let f: OutgoingFn = Arc::new(f);
+        self.hooks_mut(|hooks| hooks.any_outgoing.push(f));
     }
 
     /// Registers a per-packet middleware (Node's `socket.use`): it sees each incoming event
@@ -262,7 +269,12 @@ impl Socket {
         &self,
         f: impl Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync + 'static,
     ) {
-        write(&self.packet_middlewares).push(Arc::new(f));
+        let f: PacketMiddleware = Arc::new(f);
+        self.hooks_mut(|hooks| hooks.packet_middlewares.push(f));
+    }
+
+    fn hooks_mut(&self, add: impl FnOnce(&mut Hooks)) {
+        add(write(&self.hooks).get_or_insert_with(Box::default));
     }
 
     /// Registers a handler for the disconnection, with its reason.
@@ -431,8 +443,8 @@ impl Socket {
     }
 
     pub(crate) fn notify_outgoing(&self, event: &str, args: &[Value]) {
-        let l = read(&self.any_outgoing);
-        for f in l.iter() {
+        let hooks = read(&self.hooks);
+        for f in hooks.iter().flat_map(|h| &h.any_outgoing) {
             f(event, args);
         }
     }
@@ -516,8 +528,8 @@ impl Socket {
             _ => return,
         };
         {
-            let mws = read(&self.packet_middlewares);
-            for mw in mws.iter() {
+            let hooks = read(&self.hooks);
+            for mw in hooks.iter().flat_map(|h| &h.packet_middlewares) {
                 if let Err(e) = mw(self, &event, &data) {
                     tracing::debug!(socket = %self.id, event, error = e, "event refused by middleware");
                     return;
@@ -531,7 +543,10 @@ impl Socket {
             attachments: packet.attachments,
             ack_id: packet.id,
         };
-        let any: Vec<EventFn> = read(&self.any).clone();
+        let any: Vec<EventFn> = read(&self.hooks)
+            .as_ref()
+            .map(|h| h.any.clone())
+            .unwrap_or_default();
         for h in any {
             let c = EventContext {
                 socket: cx.socket.clone(),
