@@ -22,7 +22,9 @@ pub struct Decoder {
     limits: Limits,
     inflate: Option<InflateState>,
     frame: Option<InFrame>,
-    partial: Option<Partial>,
+    /// A fragmented (or compressed) message in progress. Boxed: most of the time there is
+    /// none, and every connection holds a decoder.
+    partial: Option<Box<Partial>>,
     utf8: Utf8Validator,
     pending_pong: Option<bytes::Bytes>,
     close_received: bool,
@@ -241,14 +243,14 @@ impl Decoder {
                 if h.fin && !h.rsv1 {
                     return Ok(Some(self.complete(text, payload.freeze())?));
                 }
-                let mut partial = Partial {
+                let mut partial = Box::new(Partial {
                     text,
                     compressed: h.rsv1,
                     buf: BytesMut::new(),
                     inflated: Vec::new(),
                     fragments: 1,
                     wire_len: payload.len(),
-                };
+                });
                 if h.rsv1 {
                     self.partial = Some(partial);
                     self.inflate_into_partial(&payload, h.fin)?;

@@ -64,7 +64,8 @@ use super::payload;
 #[derive(Debug, Default)]
 pub struct Decoder {
     limits: ParserLimits,
-    pending: Option<Pending>,
+    /// Boxed: most connections never send binary, and every connection holds a decoder.
+    pending: Option<Box<Pending>>,
 }
 
 #[derive(Debug)]
@@ -101,7 +102,7 @@ impl Decoder {
         }
         // `expected` is at most `max_attachments`.
         packet.attachments = Vec::with_capacity(expected);
-        self.pending = Some(Pending { packet, expected });
+        self.pending = Some(Box::new(Pending { packet, expected }));
         Ok(None)
     }
 
