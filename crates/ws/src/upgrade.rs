@@ -66,12 +66,8 @@ pub struct PendingUpgrade {
 impl PendingUpgrade {
     /// Waits for the upgraded connection (after hyper has sent the 101 response).
     pub async fn finish(self) -> Result<UpgradedWebSocket, Error> {
-        let upgraded = self
-            .on_upgrade
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
         Ok(WebSocket::from_stream(
-            TokioIo::new(upgraded),
+            upgraded(self.on_upgrade).await?,
             Role::Server,
             self.config,
             self.deflate,
@@ -82,16 +78,20 @@ impl PendingUpgrade {
 
     /// As [`PendingUpgrade::finish`], as a one-task [`Connection`].
     pub async fn finish_connection(self) -> Result<Connection<TokioIo<Upgraded>>, Error> {
-        let upgraded = self
-            .on_upgrade
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
         Ok(Connection::from_stream(
-            TokioIo::new(upgraded),
+            upgraded(self.on_upgrade).await?,
             Role::Server,
             self.config,
             self.deflate,
             BytesMut::new(),
         ))
     }
+}
+
+/// The connection hyper hands over once it has sent the `101` response.
+async fn upgraded(on_upgrade: OnUpgrade) -> Result<TokioIo<Upgraded>, Error> {
+    on_upgrade
+        .await
+        .map(TokioIo::new)
+        .map_err(|e| Error::Io(std::io::Error::other(e)))
 }
