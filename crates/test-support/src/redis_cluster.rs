@@ -15,6 +15,28 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A free port for a cluster node, below Linux's ephemeral range (32768 and up) together
+/// with its cluster bus port (10,000 higher). A port from the ephemeral range can be taken
+/// as the local port of some outgoing connection while its node is down, so a restarted
+/// node could not bind it again; and a bus port must stay below 65536.
+fn free_node_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    for _ in 0..1000 {
+        let n = seed.wrapping_add(NEXT.fetch_add(7919, Ordering::Relaxed));
+        let port = 10_000 + (n % 12_000) as u16;
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10_000) {
+            return port;
+        }
+    }
+    panic!("no free port pair below 32768 for a cluster node")
+}
+
 fn ping(port: u16) -> bool {
     redis_cli(port, &["PING"]).trim() == "PONG"
 }
@@ -38,7 +60,7 @@ impl RedisCluster {
             free_port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let ports: Vec<u16> = (0..masters).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..masters).map(|_| free_node_port()).collect();
         let mut c = Self {
             children: Vec::new(),
             ports: ports.clone(),
