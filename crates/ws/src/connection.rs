@@ -65,6 +65,13 @@ where
     ///
     /// Cancel safe: dropping the future loses no data.
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`Connection::recv`] as a poll, for a hand-written future that owns the connection
+    /// (its state then holds no `recv` future beside the connection). `Pending` registers
+    /// the task for a message, for the socket becoming writable and for new sends.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let Self {
             io,
             reader,
@@ -72,25 +79,22 @@ where
             sender,
         } = self;
         let shared = &*sender.shared;
-        poll_fn(|cx| {
-            let Some(io) = io.as_mut() else {
-                return Poll::Ready(None);
-            };
-            // Cleared before the writer takes the queue: a send after this wakes us.
-            shared.writer_due.store(false, Ordering::Release);
-            if !writer.is_done() {
-                // When the write side ends it tells the reader, which then ends too.
-                let _ = writer.poll(cx, io, shared);
-            }
-            let next = reader.poll_recv(cx, io, shared);
-            if matches!(next, Poll::Ready(Some(Ok(_)))) {
-                // The caller handles the message, then polls `recv` again, which writes
-                // what the handling queued: no wake-up needed for it.
-                shared.writer_due.store(true, Ordering::Release);
-            }
-            next
-        })
-        .await
+        let Some(io) = io.as_mut() else {
+            return Poll::Ready(None);
+        };
+        // Cleared before the writer takes the queue: a send after this wakes us.
+        shared.writer_due.store(false, Ordering::Release);
+        if !writer.is_done() {
+            // When the write side ends it tells the reader, which then ends too.
+            let _ = writer.poll(cx, io, shared);
+        }
+        let next = reader.poll_recv(cx, io, shared);
+        if matches!(next, Poll::Ready(Some(Ok(_)))) {
+            // The caller handles the message, then polls again, which writes what the
+            // handling queued: no wake-up needed for it.
+            shared.writer_due.store(true, Ordering::Release);
+        }
+        next
     }
 
     /// Queues a message; see [`Sender::send`].

@@ -80,8 +80,8 @@ impl Timers {
 enum Stage {
     /// Draining the queue, keepalive, the close handshake.
     Run,
-    /// Shutting the stream down, until the deadline.
-    Shutdown(Instant),
+    /// Shutting the stream down, until the close deadline (kept in the timers).
+    Shutdown,
     Done,
 }
 
@@ -107,7 +107,9 @@ pub(crate) struct Writer {
     /// The one timer, allocated only while a deadline is set: an idle connection without
     /// keepalive holds none.
     sleep: Option<Pin<Box<Sleep>>>,
-    armed: Option<Instant>,
+    /// Whether `sleep` waits for a deadline not yet handled (its own `deadline()` says
+    /// which).
+    armed: bool,
     stage: Stage,
 }
 
@@ -126,7 +128,7 @@ impl Writer {
                 release_storage: None,
             },
             sleep: None,
-            armed: None,
+            armed: false,
             stage: Stage::Run,
         }
     }
@@ -146,7 +148,7 @@ impl Writer {
                 release_storage: None,
             },
             sleep: None,
-            armed: None,
+            armed: false,
             stage: Stage::Done,
         }
     }
@@ -167,11 +169,11 @@ impl Writer {
         loop {
             match self.stage {
                 Stage::Done => return Poll::Ready(()),
-                Stage::Shutdown(deadline) => {
+                Stage::Shutdown => {
                     // A TLS shutdown writes to the peer; a stuck peer must not hold us here
                     // either.
                     if Pin::new(&mut *io).poll_shutdown(cx).is_pending() {
-                        self.arm(Some(deadline));
+                        self.arm(self.timers.close_deadline);
                         if matches!(self.poll_sleep(cx), Poll::Pending) {
                             return Poll::Pending;
                         }
@@ -192,7 +194,8 @@ impl Writer {
                 shared.set_abort(why);
             }
             self.batch = VecDeque::new();
-            self.stage = Stage::Shutdown(Instant::now() + shared.config.close_timeout);
+            self.timers.close_deadline = Some(Instant::now() + shared.config.close_timeout);
+            self.stage = Stage::Shutdown;
         }
     }
 
@@ -314,14 +317,14 @@ impl Writer {
     fn arm(&mut self, next: Option<Instant>) {
         let Some(d) = next else {
             // Nothing to wait for: the timer goes (also one that has just fired).
-            self.armed = None;
+            self.armed = false;
             self.sleep = None;
             return;
         };
-        if self.armed == next {
+        if self.armed && self.sleep.as_ref().is_some_and(|s| s.deadline() == d) {
             return;
         }
-        self.armed = next;
+        self.armed = true;
         match &mut self.sleep {
             Some(sleep) => sleep.as_mut().reset(d),
             sleep => *sleep = Some(Box::pin(sleep_until(d))),
@@ -331,11 +334,11 @@ impl Writer {
     /// `Ready` once the armed deadline has passed (then nothing is armed); `Pending` also
     /// when nothing is armed.
     fn poll_sleep(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(sleep) = self.sleep.as_mut().filter(|_| self.armed.is_some()) else {
+        let Some(sleep) = self.sleep.as_mut().filter(|_| self.armed) else {
             return Poll::Pending;
         };
         ready!(sleep.as_mut().poll(cx));
-        self.armed = None;
+        self.armed = false;
         Poll::Ready(())
     }
 }
