@@ -15,11 +15,13 @@ use http::{Extensions, HeaderMap, Method, Uri, Version};
 /// them as they are would keep that buffer alive for the whole session. Here the path and
 /// every header are copied into one small buffer, and a `HeaderMap` (over 0.6 KiB for a
 /// handful of headers) is built from it only when someone asks for the headers; most
-/// sessions never do after the handshake. The peer address is kept beside the extensions,
-/// so these are usually empty and hold no map.
+/// sessions never do after the handshake; the `Uri` too is built on first use. The peer
+/// address is kept beside the extensions, so these are usually empty and hold no map.
 pub struct RequestHead {
     method: Method,
-    uri: Uri,
+    /// Set at once only for a URI that is more than its path (absolute form) or whose path
+    /// was not kept; otherwise built from `raw` on first use.
+    uri: OnceLock<Box<Uri>>,
     version: Version,
     remote: Option<SocketAddr>,
     extensions: Extensions,
@@ -55,11 +57,16 @@ impl RequestHead {
             raw.extend_from_slice(b"\n");
         }
         let raw = raw.freeze();
-        let uri = if usize::from(path_len) == path.len() {
-            Self::owned_uri(&parts.uri, raw.slice(..usize::from(path_len)))
-        } else {
-            parts.uri.clone()
-        };
+        let uri = OnceLock::new();
+        if usize::from(path_len) != path.len()
+            || parts.uri.scheme().is_some()
+            || parts.uri.authority().is_some()
+        {
+            let _ = uri.set(Box::new(Self::owned_uri(
+                &parts.uri,
+                raw.slice(..usize::from(path_len)),
+            )));
+        }
         let remote = parts.extensions.remove::<SocketAddr>();
         let extensions = if parts.extensions.is_empty() {
             Extensions::new()
@@ -101,9 +108,32 @@ impl RequestHead {
         &self.method
     }
 
-    /// The request URI (for a server: the path and query).
+    /// The request URI (for a server: the path and query), built on first use.
     pub fn uri(&self) -> &Uri {
-        &self.uri
+        self.uri.get_or_init(|| {
+            let path = self.raw.slice(..usize::from(self.path_len));
+            Box::new(Uri::from_maybe_shared(path).unwrap_or_else(|_| Uri::from_static("/")))
+        })
+    }
+
+    /// The path and query of the request URI (`/` if there were none).
+    pub fn path_and_query(&self) -> &str {
+        if let Some(uri) = self.uri.get() {
+            return uri.path_and_query().map_or("/", |pq| pq.as_str());
+        }
+        match std::str::from_utf8(&self.raw[..usize::from(self.path_len)]) {
+            Ok("") | Err(_) => "/",
+            Ok(p) => p,
+        }
+    }
+
+    /// The request target as a string (Node's `req.url`): the path and query, or the
+    /// whole URI when the client sent it in absolute form.
+    pub fn target(&self) -> String {
+        match self.uri.get() {
+            Some(uri) if uri.scheme().is_some() || uri.authority().is_some() => uri.to_string(),
+            _ => self.path_and_query().to_owned(),
+        }
     }
 
     /// The HTTP version.
@@ -133,7 +163,7 @@ impl RequestHead {
         self.parts.get_or_init(|| {
             let (mut parts, ()) = http::Request::new(()).into_parts();
             parts.method = self.method.clone();
-            parts.uri = self.uri.clone();
+            parts.uri = self.uri().clone();
             parts.version = self.version;
             parts.headers = self.headers().clone();
             parts.extensions = self.extensions.clone();
@@ -175,7 +205,7 @@ impl std::fmt::Debug for RequestHead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestHead")
             .field("method", &self.method)
-            .field("uri", &self.uri)
+            .field("path", &self.path_and_query())
             .field("remote", &self.remote)
             .finish_non_exhaustive()
     }
@@ -218,6 +248,11 @@ mod tests {
         assert!(span.contains(&(parts.uri.path().as_ptr() as usize)));
 
         let head = RequestHead::new(parts);
+        assert_eq!(
+            head.path_and_query(),
+            "/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(head.target(), "/socket.io/?EIO=4&transport=websocket");
         assert_eq!(head.uri(), "/socket.io/?EIO=4&transport=websocket");
         assert!(!span.contains(&(head.uri().path().as_ptr() as usize)));
         assert_eq!(head.remote_addr(), Some(addr));
@@ -252,5 +287,20 @@ mod tests {
         assert_eq!(head.headers()["x-empty"], "");
         assert_eq!(head.headers().len(), 3);
         assert_eq!(head.uri(), "/");
+        assert_eq!(head.path_and_query(), "/");
+    }
+
+    #[test]
+    fn an_absolute_form_target_is_kept_whole() {
+        let mut req = Request::new(());
+        *req.uri_mut() = Uri::from_static("http://a.example:8080/socket.io/?EIO=4&x=1");
+        let head = RequestHead::new(req.into_parts().0);
+        assert_eq!(head.path_and_query(), "/socket.io/?EIO=4&x=1");
+        assert_eq!(head.target(), "http://a.example:8080/socket.io/?EIO=4&x=1");
+        assert_eq!(head.uri().host(), Some("a.example"));
+        assert_eq!(
+            head.parts().uri,
+            "http://a.example:8080/socket.io/?EIO=4&x=1"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP long-polling: the handshake GET, GETs that wait for packets, POSTs that carry them.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -36,7 +37,7 @@ pub(crate) async fn handshake<H: Handler>(
     let socket = Arc::new(Socket::new(
         sid,
         parts,
-        Conn::Polling,
+        Conn::polling(),
         core,
         H::Data::default(),
     ));
@@ -54,15 +55,23 @@ pub(crate) async fn handshake<H: Handler>(
 /// The heartbeat of a polling session, until it moves to WebSocket or closes.
 async fn drive<D: Send + Sync + 'static>(socket: Arc<Socket<D>>) {
     use crate::server::socket::Tick;
+    let Some(wakes) = socket.polling.as_deref() else {
+        return;
+    };
     loop {
         let next = match socket.tick(false) {
             Tick::Wait(t) => t,
             Tick::Stop => return,
         };
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
-            _ = socket.driver_wake.notified() => {}
-        }
+        let sleep = tokio::time::sleep_until(next);
+        tokio::pin!(sleep);
+        std::future::poll_fn(|cx| {
+            if wakes.driver.poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+            Future::poll(sleep.as_mut(), cx)
+        })
+        .await;
     }
 }
 
@@ -86,6 +95,10 @@ pub(crate) async fn get<H: Handler>(
     _inner: &Arc<Inner<H>>,
     socket: Arc<Socket<H::Data>>,
 ) -> Response<Body> {
+    // Only a session opened on WebSocket has none, and its transport check refused this.
+    let Some(wakes) = socket.polling.as_deref() else {
+        return status(StatusCode::BAD_REQUEST);
+    };
     {
         let mut st = socket.lock();
         if st.get_pending {
@@ -111,7 +124,7 @@ pub(crate) async fn get<H: Handler>(
         armed: true,
     };
     loop {
-        socket.get_wake.notified().await;
+        wakes.get.notified().await;
         let mut st = socket.lock();
         let (body, finish) = match take_payload(&mut st) {
             Some(body) => (body, false),

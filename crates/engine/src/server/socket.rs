@@ -3,8 +3,10 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use atomic_waker::AtomicWaker;
 use bytes::Bytes;
 use iolite_ws::SlowConsumer;
 use iolite_ws_proto::{CloseCode, Message, PreparedMessage, Utf8Bytes};
@@ -96,8 +98,30 @@ impl Out<'_> {
 }
 
 pub(crate) enum Conn {
-    Polling,
+    /// Boxed: a session on WebSocket (most of them) then holds no polling queue.
+    Polling(Box<PollQueue>),
     WebSocket(iolite_ws::Sender),
+}
+
+impl Conn {
+    pub(crate) fn polling() -> Self {
+        Conn::Polling(Box::default())
+    }
+}
+
+/// Packets for the next polling GET, in WebSocket form (text with its type digit).
+#[derive(Default)]
+pub(crate) struct PollQueue {
+    items: VecDeque<Data>,
+    bytes: usize,
+}
+
+/// What only a session that started on polling needs: its GETs' and its heartbeat task's
+/// wake-ups.
+#[derive(Default)]
+pub(crate) struct PollingWakes {
+    pub(crate) get: Notify,
+    pub(crate) driver: DriverWake,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,9 +134,6 @@ pub(crate) enum Phase {
 
 pub(crate) struct State {
     pub(crate) conn: Conn,
-    /// Packets for the next polling GET, in WebSocket form (text with its type digit).
-    queue: VecDeque<Data>,
-    queued_bytes: usize,
     pub(crate) get_pending: bool,
     pub(crate) post_pending: bool,
     pub(crate) upgrading: bool,
@@ -142,6 +163,35 @@ pub(crate) trait Core<D>: Send + Sync + 'static {
     fn remove(&self, sid: &Sid);
 }
 
+/// Tells the one task that drives a session (its heartbeat, and on WebSocket its reads) to
+/// look at the session's state again: a flag and a waker, so the task's state holds no
+/// `Notified` future beside it (a `Notify` and that future took 96 bytes per session).
+#[derive(Default)]
+pub(crate) struct DriverWake {
+    flag: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl DriverWake {
+    fn wake(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// `Ready` once after each [`DriverWake::wake`]; `Pending` registers the task.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.flag.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A wake between the first look and the registration found no waker to wake.
+        if self.flag.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
 /// An Engine.IO session (Node's `engine.io` `Socket`): one client, whichever transport it
 /// is on. Cheap to share (`Arc`); sends never wait on the network.
 pub struct Socket<D> {
@@ -153,8 +203,12 @@ pub struct Socket<D> {
     awaiting_pong: AtomicBool,
     /// `phase == Open`, kept beside the state so the per-message check takes no lock.
     open: AtomicBool,
-    pub(crate) get_wake: Notify,
-    pub(crate) driver_wake: Notify,
+    /// `Some` for a session opened on polling.
+    pub(crate) polling: Option<Box<PollingWakes>>,
+    /// Wakes the task reading the session's WebSocket. Not shared with the polling one: in
+    /// an upgrade both run for a moment, and one waker slot would go to whichever
+    /// registered last.
+    pub(crate) ws_wake: DriverWake,
     core: Arc<dyn Core<D>>,
     data: D,
 }
@@ -178,13 +232,12 @@ impl<D: Send + Sync + 'static> Socket<D> {
         data: D,
     ) -> Self {
         let next_ping = Instant::now() + core.ping_interval();
+        let polling = matches!(conn, Conn::Polling(_)).then(Box::default);
         Self {
             sid,
             request: Arc::new(RequestHead::new(request)),
             state: Mutex::new(State {
                 conn,
-                queue: VecDeque::new(),
-                queued_bytes: 0,
                 get_pending: false,
                 post_pending: false,
                 upgrading: false,
@@ -195,8 +248,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
             }),
             awaiting_pong: AtomicBool::new(false),
             open: AtomicBool::new(true),
-            get_wake: Notify::new(),
-            driver_wake: Notify::new(),
+            polling,
+            ws_wake: DriverWake::default(),
             core,
             data,
         }
@@ -232,7 +285,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
     /// The transport the session is on now.
     pub fn transport(&self) -> Transport {
         match self.lock().conn {
-            Conn::Polling => Transport::Polling,
+            Conn::Polling(_) => Transport::Polling,
             Conn::WebSocket(_) => Transport::WebSocket,
         }
     }
@@ -244,7 +297,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
         let st = self.lock();
         st.phase == Phase::Open
             && match &st.conn {
-                Conn::Polling => st.get_pending && st.queue.is_empty(),
+                Conn::Polling(q) => st.get_pending && q.items.is_empty(),
                 Conn::WebSocket(tx) => tx.buffered_bytes() == 0,
             }
     }
@@ -326,7 +379,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
         st: &mut State,
         items: impl IntoIterator<Item = Out<'a>>,
     ) -> Result<(), SendError> {
-        match &st.conn {
+        let get_pending = st.get_pending;
+        match &mut st.conn {
             Conn::WebSocket(tx) => {
                 for item in items {
                     let r = match item {
@@ -338,19 +392,19 @@ impl<D: Send + Sync + 'static> Socket<D> {
                 }
                 Ok(())
             }
-            _ => {
-                let was_empty = st.queue.is_empty();
+            Conn::Polling(q) => {
+                let was_empty = q.items.is_empty();
                 let max = self.core.max_queued_bytes();
                 for item in items {
                     let len = item.len();
-                    if st.queued_bytes > 0 && st.queued_bytes + len > max {
+                    if q.bytes > 0 && q.bytes + len > max {
                         return Err(SendError::QueueFull);
                     }
-                    st.queued_bytes += len;
-                    st.queue.push_back(item.into_queued());
+                    q.bytes += len;
+                    q.items.push_back(item.into_queued());
                 }
-                if was_empty && st.get_pending {
-                    self.get_wake.notify_one();
+                if was_empty && get_pending {
+                    self.wake_get();
                 }
                 Ok(())
             }
@@ -371,7 +425,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
         if st.phase != Phase::Open {
             return;
         }
-        match &st.conn {
+        let get_pending = st.get_pending;
+        match &mut st.conn {
             Conn::WebSocket(tx) => {
                 // 1001 tells the client the server is going away (restart, deploy), so it
                 // reconnects rather than treating the close as a refusal.
@@ -383,16 +438,16 @@ impl<D: Send + Sync + 'static> Socket<D> {
                 let _ = tx.close(code, "");
                 st.phase = Phase::Closed;
             }
-            Conn::Polling => {
+            Conn::Polling(q) => {
                 if !graceful {
-                    st.queue.clear();
-                    st.queued_bytes = 0;
+                    q.items.clear();
+                    q.bytes = 0;
                 }
-                if !graceful || st.queue.is_empty() && st.get_pending {
+                if !graceful || q.items.is_empty() && get_pending {
                     // A failed session is gone at once (a later request gets "Session ID
                     // unknown"); a waiting GET still carries the `close` packet.
-                    if st.get_pending {
-                        st.queue.push_back(Data::Text(CLOSE));
+                    if get_pending {
+                        q.items.push_back(Data::Text(CLOSE));
                     }
                     st.phase = Phase::Closed;
                 } else {
@@ -409,8 +464,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
         if closed {
             self.core.remove(&self.sid);
         }
-        self.get_wake.notify_one();
-        self.driver_wake.notify_one();
+        self.wake_get();
+        self.wake_drivers();
         self.core.on_close(self, reason);
     }
 
@@ -423,8 +478,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
         st.phase = Phase::Closed;
         drop(st);
         self.core.remove(&self.sid);
-        self.get_wake.notify_one();
-        self.driver_wake.notify_one();
+        self.wake_get();
+        self.wake_drivers();
     }
 
     /// Handles a packet from the client, in order.
@@ -455,6 +510,19 @@ impl<D: Send + Sync + 'static> Socket<D> {
             Packet::Ping(_) => self.shutdown(CloseReason::TransportError, false),
             Packet::Close => self.shutdown(CloseReason::TransportClose, false),
             Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
+        }
+    }
+
+    fn wake_drivers(&self) {
+        if let Some(p) = &self.polling {
+            p.driver.wake();
+        }
+        self.ws_wake.wake();
+    }
+
+    fn wake_get(&self) {
+        if let Some(p) = &self.polling {
+            p.get.notify_one();
         }
     }
 
@@ -501,9 +569,12 @@ impl<D: Send + Sync + 'static> Socket<D> {
     /// A `noop` for a GET waiting during an upgrade, so the client can pause polling.
     pub(crate) fn release_get(&self) {
         let mut st = self.lock();
-        if st.get_pending && st.queue.is_empty() {
-            st.queue.push_back(Data::Text(NOOP));
-            self.get_wake.notify_one();
+        let get_pending = st.get_pending;
+        if let Conn::Polling(q) = &mut st.conn {
+            if get_pending && q.items.is_empty() {
+                q.items.push_back(Data::Text(NOOP));
+                self.wake_get();
+            }
         }
     }
 
@@ -514,17 +585,18 @@ impl<D: Send + Sync + 'static> Socket<D> {
         if st.phase != Phase::Open {
             return false;
         }
-        for d in st.queue.drain(..) {
-            let _ = match d {
-                Data::Text(t) => tx.send(Message::Text(t)),
-                Data::Binary(b) => tx.send(Message::Binary(b)),
-            };
+        if let Conn::Polling(q) = &mut st.conn {
+            for d in q.items.drain(..) {
+                let _ = match d {
+                    Data::Text(t) => tx.send(Message::Text(t)),
+                    Data::Binary(b) => tx.send(Message::Binary(b)),
+                };
+            }
         }
-        st.queued_bytes = 0;
         st.conn = Conn::WebSocket(tx);
         drop(st);
-        self.get_wake.notify_one();
-        self.driver_wake.notify_one();
+        self.wake_get();
+        self.wake_drivers();
         true
     }
 }
@@ -532,17 +604,20 @@ impl<D: Send + Sync + 'static> Socket<D> {
 /// Takes everything queued for a polling GET, as a payload. `None` if nothing is
 /// queued.
 pub(crate) fn take_payload(st: &mut State) -> Option<Vec<u8>> {
-    if st.queue.is_empty() {
+    let Conn::Polling(q) = &mut st.conn else {
+        return None;
+    };
+    if q.items.is_empty() {
         return None;
     }
     let mut enc = PayloadEncoder::new();
-    for d in st.queue.drain(..) {
+    for d in q.items.drain(..) {
         match d {
             Data::Text(t) => enc.push_ws_text(t.as_str()),
             Data::Binary(b) => enc.push_binary(&b),
         }
     }
-    st.queued_bytes = 0;
+    q.bytes = 0;
     Some(enc.finish())
 }
 

@@ -1,7 +1,10 @@
 //! The WebSocket transport: sessions opened on it, upgrades from polling, and the task
 //! that reads a session's frames and keeps its heartbeat.
 
+use std::future::{poll_fn, Future};
+use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -131,9 +134,10 @@ pub(crate) fn upgrade<H: Handler, B>(
 /// The connection is a one-task [`Connection`]: this loop also writes what is queued for
 /// the session, so a session has one task, and a reply goes out without waking another.
 ///
-/// A plain `fn` returning an `async move` block: an `async fn` would keep a second copy of
-/// its arguments (the connection is several hundred bytes) in its state for the life of
-/// the session.
+/// A plain `fn` returning an `async move` block around one `poll_fn`: an `async fn` would
+/// keep a second copy of its arguments (the connection is several hundred bytes) in its
+/// state for the life of the session, and a `select!` over `recv()` and a `Notified` would
+/// keep their futures there too. Every idle session holds this state.
 #[allow(clippy::manual_async_fn)]
 pub(crate) fn drive<D, S>(
     socket: Arc<Socket<D>>,
@@ -150,41 +154,51 @@ where
         };
         let sleep = tokio::time::sleep_until(first);
         tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                biased;
-                msg = rx.recv() => match msg {
-                    Some(Ok(Message::Text(t))) => match Packet::decode_text(t) {
-                        Ok(p) => socket.on_packet(p),
-                        Err(_) => {
-                            socket.shutdown(CloseReason::ParseError, false);
-                            return;
-                        }
-                    },
-                    Some(Ok(Message::Binary(b))) => socket.on_packet(Packet::decode_binary(b)),
-                    Some(Ok(Message::Close(_))) | None => {
-                        socket.shutdown(CloseReason::TransportClose, false);
-                        return;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(WsError::AbnormalClosure | WsError::Io(_))) => {
-                        socket.shutdown(CloseReason::TransportClose, false);
-                        return;
-                    }
-                    Some(Err(_)) => {
-                        socket.shutdown(CloseReason::TransportError, false);
-                        return;
-                    }
-                },
-                _ = &mut sleep => match socket.tick(true) {
-                    Tick::Wait(t) => sleep.as_mut().reset(t),
-                    Tick::Stop => return,
-                },
-                _ = socket.driver_wake.notified() => match socket.tick(true) {
-                    Tick::Wait(t) => sleep.as_mut().reset(t),
-                    Tick::Stop => return,
-                },
+        poll_fn(|cx| loop {
+            // Messages first, in order; then the session's own wake-ups and the heartbeat.
+            if let Poll::Ready(msg) = rx.poll_recv(cx) {
+                if on_message(&socket, msg).is_break() {
+                    return Poll::Ready(());
+                }
+                continue;
             }
-        }
+            let woken = socket.ws_wake.poll(cx).is_ready();
+            if woken || sleep.as_mut().poll(cx).is_ready() {
+                match socket.tick(true) {
+                    Tick::Wait(t) => sleep.as_mut().reset(t),
+                    Tick::Stop => return Poll::Ready(()),
+                }
+                continue;
+            }
+            return Poll::Pending;
+        })
+        .await
     }
+}
+
+/// Hands one message (or the end of the connection) to the session; `Break` when the
+/// session is over.
+fn on_message<D: Send + Sync + 'static>(
+    socket: &Arc<Socket<D>>,
+    msg: Option<Result<Message, WsError>>,
+) -> ControlFlow<()> {
+    let reason = match msg {
+        Some(Ok(Message::Text(t))) => match Packet::decode_text(t) {
+            Ok(p) => {
+                socket.on_packet(p);
+                return ControlFlow::Continue(());
+            }
+            Err(_) => CloseReason::ParseError,
+        },
+        Some(Ok(Message::Binary(b))) => {
+            socket.on_packet(Packet::decode_binary(b));
+            return ControlFlow::Continue(());
+        }
+        Some(Ok(Message::Close(_))) | None => CloseReason::TransportClose,
+        Some(Ok(_)) => return ControlFlow::Continue(()),
+        Some(Err(WsError::AbnormalClosure | WsError::Io(_))) => CloseReason::TransportClose,
+        Some(Err(_)) => CloseReason::TransportError,
+    };
+    socket.shutdown(reason, false);
+    ControlFlow::Break(())
 }
