@@ -25,7 +25,10 @@ pub(crate) type Conn = iolite_engine::Socket<ClientState>;
 #[derive(Default)]
 pub struct ClientState {
     decoder: Mutex<Option<Decoder>>,
-    sockets: Mutex<Vec<(String, SocketRef)>>,
+    /// The client's sockets, one per namespace (named by `socket.ns.name`). Most clients
+    /// have one, so the list is sized exactly rather than grown by doubling.
+    sockets: Mutex<Vec<SocketRef>>,
+    /// Namespaces whose CONNECT is being handled; emptied (and its storage freed) once done.
     connecting: Mutex<Vec<String>>,
     timer: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -85,7 +88,7 @@ impl Handler for IoHandler {
             t.abort();
         }
         let sockets: Vec<_> = std::mem::take(&mut *lock(&conn.data().sockets));
-        for (_, s) in sockets {
+        for s in sockets {
             s.close(DisconnectReason::from(reason));
         }
     }
@@ -94,20 +97,17 @@ impl Handler for IoHandler {
 fn find(conn: &Conn, nsp: &str) -> Option<SocketRef> {
     lock(&conn.data().sockets)
         .iter()
-        .find(|(n, _)| n == nsp)
-        .map(|(_, s)| s.clone())
+        .find(|s| s.ns.name == nsp)
+        .cloned()
 }
 
 pub(crate) fn remove_socket(conn: &Conn, nsp: &str) {
-    lock(&conn.data().sockets).retain(|(n, _)| n != nsp);
+    lock(&conn.data().sockets).retain(|s| s.ns.name != nsp);
 }
 
 /// Node's `socket.disconnect(true)`: every namespace of the client, then the connection.
 pub(crate) fn disconnect_client(conn: &Arc<Conn>) {
-    let sockets: Vec<_> = lock(&conn.data().sockets)
-        .iter()
-        .map(|(_, s)| s.clone())
-        .collect();
+    let sockets: Vec<_> = lock(&conn.data().sockets).clone();
     for s in sockets {
         s.disconnect();
     }
@@ -163,7 +163,13 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
         .as_ref()
         .is_some_and(|r| r.skip_middlewares);
     run(Box::pin(async move {
-        let done = |conn: &Conn| lock(&conn.data().connecting).retain(|n| n != &name);
+        let done = |conn: &Conn| {
+            let mut connecting = lock(&conn.data().connecting);
+            connecting.retain(|n| n != &name);
+            if connecting.is_empty() {
+                *connecting = Vec::new();
+            }
+        };
         let pid = auth.get("pid").and_then(Value::as_str).map(str::to_owned);
         let offset = auth
             .get("offset")
@@ -193,7 +199,7 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
         let mut recovered: Option<SocketRef> = None;
         if let (Some(pid), Some(offset)) = (&pid, &offset) {
             let slot = &mut recovered;
-            let (ns2, conn2, auth2, name2) = (&ns, &conn, &auth, &name);
+            let (ns2, conn2, auth2) = (&ns, &conn, &auth);
             let register: RegisterSession<'_> = Box::new(move |r| {
                 let s = r.session;
                 let Ok(socket) = Socket::new(
@@ -205,7 +211,7 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
                     return;
                 };
                 let socket = Arc::new(socket);
-                register(ns2, conn2, &socket, name2, s.rooms);
+                register(ns2, conn2, &socket, s.rooms);
                 // As Node: the CONNECT reply, then the missed packets, before any new
                 // broadcast (the in-memory adapter holds its packet log until this returns).
                 send_connect(&socket);
@@ -229,7 +235,7 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
                     done(&conn);
                     return;
                 }
-                register(&ns, &conn, &fresh, &name, Vec::new());
+                register(&ns, &conn, &fresh, Vec::new());
                 send_connect(&fresh);
                 fresh
             }
@@ -283,7 +289,7 @@ async fn run_middlewares(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef
     true
 }
 
-fn register(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef, name: &str, rooms: Vec<Room>) {
+fn register(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef, rooms: Vec<Room>) {
     let pending = socket.take_pending_rooms();
     // In the namespace before it counts as connected, so that a join from another thread
     // in between finds it.
@@ -295,7 +301,9 @@ fn register(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef, name: &str,
     for r in rooms.into_iter().chain(pending) {
         ns.rooms.join(socket, r);
     }
-    lock(&conn.data().sockets).push((name.to_owned(), socket.clone()));
+    let mut sockets = lock(&conn.data().sockets);
+    sockets.reserve_exact(1);
+    sockets.push(socket.clone());
 }
 
 fn send_connect(socket: &SocketRef) {
