@@ -64,7 +64,9 @@ pub use sender::Sender;
 pub use server::{accept, accept_connection_with, accept_with, Reject};
 pub use socket::WebSocket;
 #[cfg(feature = "hyper")]
-pub use upgrade::{is_upgrade_request, upgrade, PendingUpgrade, UpgradedWebSocket};
+pub use upgrade::{
+    is_upgrade_request, upgrade, PendingUpgrade, UpgradedConnection, UpgradedWebSocket,
+};
 
 pub use iolite_ws_proto::{
     handshake::{ClientAccepted, ClientRequest, Offer},

@@ -9,6 +9,7 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use iolite_ws_proto::handshake::Offer;
 use iolite_ws_proto::{DeflateParams, HandshakeError, Role};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
 use crate::connection::Connection;
@@ -85,6 +86,50 @@ impl PendingUpgrade {
             self.deflate,
             BytesMut::new(),
         ))
+    }
+}
+
+/// What [`PendingUpgrade::finish_connection_as`] gives back.
+pub enum UpgradedConnection<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// On the stream hyper was serving, taken back out of hyper.
+    Direct(Connection<T>),
+    /// On hyper's `Upgraded`: the stream was of another type.
+    Boxed(Connection<TokioIo<Upgraded>>),
+}
+
+impl PendingUpgrade {
+    /// As [`PendingUpgrade::finish_connection`], with the stream taken back out of hyper
+    /// when hyper was serving a `TokioIo<T>` (as `SocketIo::serve` and plain TCP servers
+    /// do): the connection then reads and writes `T` itself, without the boxed stream and
+    /// dynamic calls of `Upgraded`, and holds 48 bytes less. Any other stream (TLS, a
+    /// server that wraps it) comes back as [`UpgradedConnection::Boxed`].
+    pub async fn finish_connection_as<T>(self) -> Result<UpgradedConnection<T>, Error>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let upgraded = self
+            .on_upgrade
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        Ok(match upgraded.downcast::<TokioIo<T>>() {
+            Ok(parts) => UpgradedConnection::Direct(Connection::from_stream(
+                parts.io.into_inner(),
+                Role::Server,
+                self.config,
+                self.deflate,
+                BytesMut::from(parts.read_buf),
+            )),
+            Err(upgraded) => UpgradedConnection::Boxed(Connection::from_stream(
+                TokioIo::new(upgraded),
+                Role::Server,
+                self.config,
+                self.deflate,
+                BytesMut::new(),
+            )),
+        })
     }
 }
 

@@ -5,11 +5,14 @@ use std::future::{poll_fn, Future};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::{Request, Response, StatusCode};
-use iolite_ws::{Connection, Error as WsError, Message};
+use iolite_ws::{Connection, Error as WsError, Message, UpgradedConnection};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 use crate::error::RequestError;
 use crate::packet::Packet;
@@ -41,32 +44,37 @@ pub(crate) fn handshake<H: Handler, B>(
     let (parts, _) = req.into_parts();
     let inner2 = inner.clone();
     tokio::spawn(async move {
-        let Ok(rx) = pending.finish_connection().await else {
-            return;
-        };
-        let tx = rx.sender();
-        let core: Arc<dyn Core<H::Data>> = inner2.clone();
-        let socket = Arc::new(Socket::new(
-            sid,
-            parts,
-            Conn::WebSocket(tx.clone()),
-            core,
-            H::Data::default(),
-        ));
-        let _ = tx.send(Message::text(open_packet(
-            &inner2,
-            sid,
-            Transport::WebSocket,
-        )));
-        inner2.sessions.insert(sid, socket.clone());
-        inner2.handler.on_open(&socket);
-        // Its own task: this one's state (the request head, the upgrade) is freed now
-        // instead of being carried for the whole session.
-        tokio::spawn(drive(socket, rx));
+        match pending.finish_connection_as::<TcpStream>().await {
+            Ok(UpgradedConnection::Direct(rx)) => open(&inner2, sid, parts, rx),
+            Ok(UpgradedConnection::Boxed(rx)) => open(&inner2, sid, parts, rx),
+            Err(_) => {}
+        }
     });
     let mut r = switching(resp);
     set_cookie(inner, &sid, r.headers_mut());
     r
+}
+
+/// Opens the session on its new connection and starts the task that drives it.
+fn open<H: Handler, S>(inner: &Arc<Inner<H>>, sid: Sid, parts: Parts, rx: Connection<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let tx = rx.sender();
+    let core: Arc<dyn Core<H::Data>> = inner.clone();
+    let socket = Arc::new(Socket::new(
+        sid,
+        parts,
+        Conn::WebSocket(tx.clone()),
+        core,
+        H::Data::default(),
+    ));
+    let _ = tx.send(Message::text(open_packet(inner, sid, Transport::WebSocket)));
+    inner.sessions.insert(sid, socket.clone());
+    inner.handler.on_open(&socket);
+    // Its own task: the upgrade's state is freed now instead of being carried for the
+    // whole session.
+    tokio::spawn(drive(socket, rx));
 }
 
 /// The upgrade of a polling session: `2probe` / `3probe`, then `5`.
@@ -93,40 +101,50 @@ pub(crate) fn upgrade<H: Handler, B>(
     };
     let timeout = inner.config.upgrade_timeout;
     tokio::spawn(async move {
-        let Ok(mut rx) = pending.finish_connection().await else {
-            socket.lock().upgrading = false;
-            return;
-        };
-        let tx = rx.sender();
-        let probe = async {
-            loop {
-                let Some(Ok(msg)) = rx.recv().await else {
-                    return false;
-                };
-                let Message::Text(t) = msg else {
-                    return false;
-                };
-                match Packet::decode_text(t) {
-                    Ok(p) if p.is_probe_ping() => {
-                        let _ = tx.send(Message::text("3probe"));
-                        socket.release_get();
-                    }
-                    Ok(Packet::Upgrade) => return socket.complete_upgrade(tx.clone()),
-                    _ => return false,
-                }
-            }
-        };
-        match tokio::time::timeout(timeout, probe).await {
-            Ok(true) => {
-                tokio::spawn(drive(socket, rx));
-            }
-            _ => {
-                socket.lock().upgrading = false;
-                let _ = tx.close(iolite_ws::CloseCode::NORMAL, "");
-            }
+        match pending.finish_connection_as::<TcpStream>().await {
+            Ok(UpgradedConnection::Direct(rx)) => probe(socket, rx, timeout).await,
+            Ok(UpgradedConnection::Boxed(rx)) => probe(socket, rx, timeout).await,
+            Err(_) => socket.lock().upgrading = false,
         }
     });
     switching(resp)
+}
+
+/// The probe exchange on the new WebSocket; once the client sends `5`, the session moves
+/// onto it and a task drives it.
+async fn probe<D, S>(socket: Arc<Socket<D>>, mut rx: Connection<S>, timeout: Duration)
+where
+    D: Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let tx = rx.sender();
+    let exchange = async {
+        loop {
+            let Some(Ok(msg)) = rx.recv().await else {
+                return false;
+            };
+            let Message::Text(t) = msg else {
+                return false;
+            };
+            match Packet::decode_text(t) {
+                Ok(p) if p.is_probe_ping() => {
+                    let _ = tx.send(Message::text("3probe"));
+                    socket.release_get();
+                }
+                Ok(Packet::Upgrade) => return socket.complete_upgrade(tx.clone()),
+                _ => return false,
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(true) => {
+            tokio::spawn(drive(socket, rx));
+        }
+        _ => {
+            socket.lock().upgrading = false;
+            let _ = tx.close(iolite_ws::CloseCode::NORMAL, "");
+        }
+    }
 }
 
 /// Reads the session's frames in order and keeps its heartbeat, until it closes.
