@@ -26,7 +26,8 @@ pub struct Decoder {
     /// none, and every connection holds a decoder.
     partial: Option<Box<Partial>>,
     utf8: Utf8Validator,
-    pending_pong: Option<bytes::Bytes>,
+    /// Boxed: a ping is rare, and every connection holds a decoder.
+    pending_pong: Option<Box<bytes::Bytes>>,
     close_received: bool,
 }
 
@@ -138,7 +139,7 @@ impl Decoder {
     /// (RFC 6455 §5.5.3 allows answering just the most recent ping), so a ping flood
     /// costs at most one pong.
     pub fn take_pending_pong(&mut self) -> Option<bytes::Bytes> {
-        self.pending_pong.take()
+        self.pending_pong.take().map(|b| *b)
     }
 
     /// Whether the peer's close frame has been received.
@@ -229,7 +230,7 @@ impl Decoder {
         match h.opcode {
             OpCode::Ping => {
                 let payload = payload.freeze();
-                self.pending_pong = Some(payload.clone());
+                self.pending_pong = Some(Box::new(payload.clone()));
                 Ok(Some(Message::Ping(payload)))
             }
             OpCode::Pong => Ok(Some(Message::Pong(payload.freeze()))),
