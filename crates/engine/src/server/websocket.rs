@@ -1,10 +1,11 @@
 //! The WebSocket transport: sessions opened on it, upgrades from polling, and the task
 //! that reads a session's frames and keeps its heartbeat.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use http::{Request, Response, StatusCode};
 use iolite_ws::{Connection, Error as WsError, Message, UpgradedConnection};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use crate::error::RequestError;
 use crate::packet::Packet;
@@ -147,50 +149,86 @@ where
     }
 }
 
-/// Reads the session's frames in order and keeps its heartbeat, until it closes.
-///
-/// The connection is a one-task [`Connection`]: this loop also writes what is queued for
-/// the session, so a session has one task, and a reply goes out without waking another.
-///
-/// A plain `fn` returning an `async move` block around one `poll_fn`: an `async fn` would
-/// keep a second copy of its arguments (the connection is several hundred bytes) in its
-/// state for the life of the session, and a `select!` over `recv()` and a `Notified` would
-/// keep their futures there too. Every idle session holds this state.
-#[allow(clippy::manual_async_fn)]
-pub(crate) fn drive<D, S>(
-    socket: Arc<Socket<D>>,
-    mut rx: Connection<S>,
-) -> impl std::future::Future<Output = ()> + Send
+pin_project_lite::pin_project! {
+    /// Reads the session's frames in order and keeps its heartbeat, until it closes.
+    ///
+    /// The connection is a one-task [`Connection`]: this also writes what is queued for the
+    /// session, so a session has one task, and a reply goes out without waking another.
+    ///
+    /// A hand-written future: every idle session holds this state, and here it is only the
+    /// session, its connection and its heartbeat timer (an `async` block kept references to
+    /// them beside them, and a `select!` the futures of its branches).
+    pub(crate) struct Drive<D, S>
+    where
+        D: Send,
+        D: Sync,
+        D: 'static,
+        S: AsyncRead,
+        S: AsyncWrite,
+        S: Unpin,
+        S: Send,
+        S: 'static,
+    {
+        socket: Arc<Socket<D>>,
+        rx: Connection<S>,
+        #[pin]
+        sleep: Sleep,
+        stopped: bool,
+    }
+}
+
+/// The task that drives a session on its WebSocket; see [`Drive`].
+pub(crate) fn drive<D, S>(socket: Arc<Socket<D>>, rx: Connection<S>) -> Drive<D, S>
 where
     D: Send + Sync + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    async move {
-        let first = match socket.tick(true) {
-            Tick::Wait(t) => t,
-            Tick::Stop => return,
-        };
-        let sleep = tokio::time::sleep_until(first);
-        tokio::pin!(sleep);
-        poll_fn(|cx| loop {
+    let first = match socket.tick(true) {
+        Tick::Wait(t) => Some(t),
+        Tick::Stop => None,
+    };
+    Drive {
+        socket,
+        rx,
+        sleep: tokio::time::sleep_until(first.unwrap_or_else(Instant::now)),
+        stopped: first.is_none(),
+    }
+}
+
+impl<D, S> Future for Drive<D, S>
+where
+    D: Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if *this.stopped {
+            return Poll::Ready(());
+        }
+        loop {
             // Messages first, in order; then the session's own wake-ups and the heartbeat.
-            if let Poll::Ready(msg) = rx.poll_recv(cx) {
-                if on_message(&socket, msg).is_break() {
+            if let Poll::Ready(msg) = this.rx.poll_recv(cx) {
+                if on_message(this.socket, msg).is_break() {
+                    *this.stopped = true;
                     return Poll::Ready(());
                 }
                 continue;
             }
-            let woken = socket.ws_wake.poll(cx).is_ready();
-            if woken || sleep.as_mut().poll(cx).is_ready() {
-                match socket.tick(true) {
-                    Tick::Wait(t) => sleep.as_mut().reset(t),
-                    Tick::Stop => return Poll::Ready(()),
+            let woken = this.socket.ws_wake.poll(cx).is_ready();
+            if woken || this.sleep.as_mut().poll(cx).is_ready() {
+                match this.socket.tick(true) {
+                    Tick::Wait(t) => this.sleep.as_mut().reset(t),
+                    Tick::Stop => {
+                        *this.stopped = true;
+                        return Poll::Ready(());
+                    }
                 }
                 continue;
             }
             return Poll::Pending;
-        })
-        .await
+        }
     }
 }
 
