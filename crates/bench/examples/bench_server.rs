@@ -23,13 +23,16 @@
 //! Redis-backed builder).
 
 use std::collections::HashMap;
+use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use iolite::{AckSender, Args, Data, SocketIo, SocketRef};
-use iolite_ws::{accept_connection_with, Config, Message, PreparedMessage, Reject, Sender};
+use iolite_ws::{
+    accept_connection_with, Config, Connection, Message, PreparedMessage, Reject, Sender,
+};
 use serde::Deserialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 type Members = RwLock<HashMap<u64, Sender>>;
 
@@ -126,40 +129,55 @@ pub async fn serve_ws(listener: TcpListener) -> std::io::Result<()> {
                 }
             }))
             .await;
-            // One task per connection: the read loop below also writes.
-            let (Ok((mut ws, _)), Some(r)) = (accepted, chosen) else {
+            // One task per connection: the read loop also writes. Spawned apart from this
+            // one, so an idle connection's task holds only its loop, not the handshake's.
+            let (Ok((ws, _)), Some(r)) = (accepted, chosen) else {
                 return;
             };
             match r {
-                Route::Echo => {
-                    while let Some(Ok(msg)) = ws.recv().await {
-                        if matches!(msg, Message::Text(_) | Message::Binary(_))
-                            && ws.send(msg).is_err()
-                        {
-                            break;
-                        }
-                    }
-                }
-                Route::Broadcast(room) => {
-                    let (id, members) = rooms.join(&room, ws.sender());
-                    while let Some(Ok(msg)) = ws.recv().await {
-                        let prepared = match msg {
-                            Message::Text(t) => PreparedMessage::text(t),
-                            Message::Binary(b) => PreparedMessage::binary(b),
-                            _ => continue,
-                        };
-                        for (peer, s) in read(&members).iter() {
-                            if *peer != id {
-                                // A slow or closed peer is its own problem (iolite-ws closes
-                                // it past its queue limit); the others still get the message.
-                                let _ = s.send_prepared(&prepared);
-                            }
-                        }
-                    }
-                    rooms.leave(&room, id, &members);
+                Route::Echo => tokio::spawn(echo(ws)),
+                Route::Broadcast(room) => tokio::spawn(broadcast(ws, rooms, room)),
+            };
+        });
+    }
+}
+
+// Plain fns returning `async move` blocks: an `async fn` keeps a second copy of its
+// arguments (the connection) in its state, which every idle connection would carry.
+#[allow(clippy::manual_async_fn)]
+fn echo(mut ws: Connection<TcpStream>) -> impl Future<Output = ()> + Send {
+    async move {
+        while let Some(Ok(msg)) = poll_fn(|cx| ws.poll_recv(cx)).await {
+            if matches!(msg, Message::Text(_) | Message::Binary(_)) && ws.send(msg).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+#[allow(clippy::manual_async_fn)]
+fn broadcast(
+    mut ws: Connection<TcpStream>,
+    rooms: Arc<Rooms>,
+    room: String,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let (id, members) = rooms.join(&room, ws.sender());
+        while let Some(Ok(msg)) = poll_fn(|cx| ws.poll_recv(cx)).await {
+            let prepared = match msg {
+                Message::Text(t) => PreparedMessage::text(t),
+                Message::Binary(b) => PreparedMessage::binary(b),
+                _ => continue,
+            };
+            for (peer, s) in read(&members).iter() {
+                if *peer != id {
+                    // A slow or closed peer is its own problem (iolite-ws closes it past its
+                    // queue limit); the others still get the message.
+                    let _ = s.send_prepared(&prepared);
                 }
             }
-        });
+        }
+        rooms.leave(&room, id, &members);
     }
 }
 
