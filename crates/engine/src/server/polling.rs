@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::payload::{decode_payload, PayloadLimits, CONTENT_TYPE, POST_RESPONSE_BODY};
 use crate::query::Transport;
+use crate::server::head::RequestHead;
 use crate::server::socket::{noop, take_payload, Conn, Core, Out, Phase, Socket};
 use crate::server::{open_packet, set_cookie, Body, CloseReason, Handler, Inner};
 use crate::sid::Sid;
@@ -36,7 +37,7 @@ pub(crate) async fn handshake<H: Handler>(
     let core: Arc<dyn Core<H::Data>> = inner.clone();
     let socket = Arc::new(Socket::new(
         sid,
-        parts,
+        RequestHead::new(parts),
         Conn::polling(),
         core,
         H::Data::default(),

@@ -226,7 +226,7 @@ const CLOSE: Utf8Bytes = Utf8Bytes::from_static("1");
 impl<D: Send + Sync + 'static> Socket<D> {
     pub(crate) fn new(
         sid: Sid,
-        request: http::request::Parts,
+        request: RequestHead,
         conn: Conn,
         core: Arc<dyn Core<D>>,
         data: D,
@@ -235,7 +235,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
         let polling = matches!(conn, Conn::Polling(_)).then(Box::default);
         Self {
             sid,
-            request: Arc::new(RequestHead::new(request)),
+            request: Arc::new(request),
             state: Mutex::new(State {
                 conn,
                 get_pending: false,

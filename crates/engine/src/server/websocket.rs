@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use iolite_ws::{Connection, Error as WsError, Message, UpgradedConnection};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -19,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 use crate::error::RequestError;
 use crate::packet::Packet;
 use crate::query::Transport;
+use crate::server::head::RequestHead;
 use crate::server::socket::{Conn, Core, Socket, Tick};
 use crate::server::{open_packet, set_cookie, upgrade_error, Body, CloseReason, Handler, Inner};
 use crate::sid::Sid;
@@ -43,12 +43,14 @@ pub(crate) fn handshake<H: Handler, B>(
         Ok(x) => x,
         Err(e) => return handshake_failed(e),
     };
-    let (parts, _) = req.into_parts();
+    // Copied now: the request's own head (its header map alone is over 0.6 KiB) is freed
+    // here rather than kept until hyper hands the connection over.
+    let head = RequestHead::new(req.into_parts().0);
     let inner2 = inner.clone();
     tokio::spawn(async move {
         match pending.finish_connection_as::<TcpStream>().await {
-            Ok(UpgradedConnection::Direct(rx)) => open(&inner2, sid, parts, rx),
-            Ok(UpgradedConnection::Boxed(rx)) => open(&inner2, sid, parts, rx),
+            Ok(UpgradedConnection::Direct(rx)) => open(&inner2, sid, head, rx),
+            Ok(UpgradedConnection::Boxed(rx)) => open(&inner2, sid, head, rx),
             Err(_) => {}
         }
     });
@@ -58,7 +60,7 @@ pub(crate) fn handshake<H: Handler, B>(
 }
 
 /// Opens the session on its new connection and starts the task that drives it.
-fn open<H: Handler, S>(inner: &Arc<Inner<H>>, sid: Sid, parts: Parts, rx: Connection<S>)
+fn open<H: Handler, S>(inner: &Arc<Inner<H>>, sid: Sid, head: RequestHead, rx: Connection<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -66,7 +68,7 @@ where
     let core: Arc<dyn Core<H::Data>> = inner.clone();
     let socket = Arc::new(Socket::new(
         sid,
-        parts,
+        head,
         Conn::WebSocket(tx.clone()),
         core,
         H::Data::default(),
