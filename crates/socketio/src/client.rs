@@ -30,7 +30,6 @@ pub struct ClientState {
     sockets: Mutex<Vec<SocketRef>>,
     /// Namespaces whose CONNECT is being handled; emptied (and its storage freed) once done.
     connecting: Mutex<Vec<String>>,
-    timer: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 pub(crate) struct IoHandler {
@@ -43,15 +42,17 @@ impl Handler for IoHandler {
     fn on_open(&self, conn: &Arc<Conn>) {
         let Some(io) = self.io.upgrade() else { return };
         *lock(&conn.data().decoder) = Some(Decoder::new(io.config.parser_limits.clone()));
-        let c = conn.clone();
-        let timeout = io.config.connect_timeout;
-        let t = tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            if lock(&c.data().sockets).is_empty() {
-                c.close();
-            }
-        });
-        *lock(&conn.data().timer) = Some(t.abort_handle());
+        // On the session's own heartbeat task: no task or timer per connection for it.
+        conn.set_deadline(Some(
+            tokio::time::Instant::now() + io.config.connect_timeout,
+        ));
+    }
+
+    /// The connect timeout: a client that joined no namespace in time is dropped.
+    fn on_deadline(&self, conn: &Arc<Conn>) {
+        if lock(&conn.data().sockets).is_empty() {
+            conn.close();
+        }
     }
 
     fn on_message(&self, conn: &Arc<Conn>, data: Data) {
@@ -84,9 +85,6 @@ impl Handler for IoHandler {
     }
 
     fn on_close(&self, conn: &Arc<Conn>, reason: CloseReason) {
-        if let Some(t) = lock(&conn.data().timer).take() {
-            t.abort();
-        }
         let sockets: Vec<_> = std::mem::take(&mut *lock(&conn.data().sockets));
         for s in sockets {
             s.close(DisconnectReason::from(reason));
@@ -241,9 +239,7 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
             }
         };
         done(&conn);
-        if let Some(t) = lock(&conn.data().timer).take() {
-            t.abort();
-        }
+        conn.set_deadline(None);
         let handler = read(&ns.connect).clone();
         let Some(h) = handler else {
             socket.release_held();

@@ -202,3 +202,67 @@ async fn no_connect_within_the_connect_timeout_closes_the_connection() {
     assert!(closed(&mut ws).await);
     assert!(start.elapsed() >= Duration::from_millis(150));
 }
+
+/// A server whose connect timeout is 200 ms, with the `echo` handler.
+async fn short_connect_timeout_server() -> u16 {
+    let io = SocketIo::builder()
+        .connect_timeout(Duration::from_millis(200))
+        .build();
+    io.ns("/", |socket: SocketRef| async move {
+        socket.on("echo", |Args(args): Args, ack: AckSender| async move {
+            let _ = ack.send_args(args);
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { io.serve(listener).await });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_connected_in_time_is_kept_past_the_connect_timeout() {
+    let port = short_connect_timeout_server().await;
+    let mut ws = connected(port).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    still_served(&mut ws, 1).await;
+}
+
+/// One HTTP/1.1 request on its own connection; the response body.
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut resp))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    let resp = String::from_utf8(resp).unwrap();
+    let (_, body) = resp.split_once("\r\n\r\n").unwrap();
+    body.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polling_client_that_never_connects_is_closed_at_the_connect_timeout() {
+    let port = short_connect_timeout_server().await;
+    let open = http_get(port, "/socket.io/?EIO=4&transport=polling").await;
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let start = std::time::Instant::now();
+    // A long poll: answered with the close packet once the timeout has closed the session
+    // (the first ping would come only after 25 s).
+    let body = http_get(
+        port,
+        &format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
+    )
+    .await;
+    assert_eq!(body, "1");
+    assert!(start.elapsed() >= Duration::from_millis(100));
+}

@@ -108,7 +108,11 @@ async fn an_event_sent_right_after_connect_reaches_the_handlers_the_connect_hand
 async fn a_flood_before_the_connect_handler_ran_closes_that_connection_only() {
     let io = SocketIo::new();
     let ns = io.ns("/", |socket: SocketRef| async move {
-        std::thread::sleep(Duration::from_millis(500));
+        // A handler slow to register its handlers. `block_in_place` hands this worker's
+        // other tasks to another thread; a bare sleep could also stall the session's reading
+        // task when tokio had queued it on this worker (its not-stealable LIFO slot), and
+        // the flood would only be read after the window.
+        tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(500)));
         socket.on("ping", |ack: iolite::AckSender| async move {
             ack.send("pong").unwrap();
         });

@@ -90,6 +90,11 @@ pub trait Handler: Send + Sync + 'static {
     fn on_message(&self, socket: &Arc<Socket<Self::Data>>, data: Data);
     /// The session closed.
     fn on_close(&self, socket: &Arc<Socket<Self::Data>>, reason: CloseReason);
+    /// The deadline set with [`Socket::set_deadline`] passed (it is cleared first). Runs on
+    /// the session's own heartbeat task, so a deadline costs no task or timer of its own.
+    fn on_deadline(&self, socket: &Arc<Socket<Self::Data>>) {
+        let _ = socket;
+    }
 }
 
 /// An Engine.IO server. Cheap to clone.
@@ -135,6 +140,9 @@ impl<H: Handler> Core<H::Data> for Inner<H> {
     }
     fn on_message(&self, socket: &Arc<Socket<H::Data>>, data: Data) {
         self.handler.on_message(socket, data);
+    }
+    fn on_deadline(&self, socket: &Arc<Socket<H::Data>>) {
+        self.handler.on_deadline(socket);
     }
     fn on_close(&self, socket: &Arc<Socket<H::Data>>, reason: CloseReason) {
         self.handler.on_close(socket, reason);

@@ -142,6 +142,8 @@ pub(crate) struct State {
     ping_sent: Option<Instant>,
     refreshed: bool,
     next_ping: Instant,
+    /// The handler's own deadline ([`Socket::set_deadline`]).
+    deadline: Option<Instant>,
 }
 
 /// What a transport driver does next.
@@ -159,6 +161,7 @@ pub(crate) trait Core<D>: Send + Sync + 'static {
     fn slow_consumer(&self) -> SlowConsumer;
     fn queue_overflow(&self);
     fn on_message(&self, socket: &Arc<Socket<D>>, data: Data);
+    fn on_deadline(&self, socket: &Arc<Socket<D>>);
     fn on_close(&self, socket: &Arc<Socket<D>>, reason: CloseReason);
     fn remove(&self, sid: &Sid);
 }
@@ -245,6 +248,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
                 ping_sent: None,
                 refreshed: false,
                 next_ping,
+                deadline: None,
             }),
             awaiting_pong: AtomicBool::new(false),
             open: AtomicBool::new(true),
@@ -530,6 +534,46 @@ impl<D: Send + Sync + 'static> Socket<D> {
     /// the heartbeat once the session is on WebSocket (the polling timer task then stops).
     pub(crate) fn tick(self: &Arc<Self>, ws_driver: bool) -> Tick {
         let now = Instant::now();
+        let due = {
+            let mut st = self.lock();
+            let due = st.deadline.is_some_and(|d| d <= now)
+                && st.phase == Phase::Open
+                && (ws_driver || !matches!(st.conn, Conn::WebSocket(_)));
+            if due {
+                st.deadline = None;
+            }
+            due
+        };
+        if due {
+            // Outside the lock: the handler may close the session or set a new deadline.
+            self.core.on_deadline(self);
+        }
+        match self.heartbeat(ws_driver, now) {
+            Tick::Wait(t) => match self.lock().deadline {
+                Some(d) if d < t => Tick::Wait(d),
+                _ => Tick::Wait(t),
+            },
+            Tick::Stop => Tick::Stop,
+        }
+    }
+
+    /// Sets (or with `None` clears) a deadline of the handler's own: when it passes,
+    /// [`Handler::on_deadline`](crate::server::Handler::on_deadline) runs on the session's
+    /// heartbeat task. One per session; a new one replaces the last.
+    pub fn set_deadline(&self, at: Option<Instant>) {
+        let earlier = {
+            let mut st = self.lock();
+            let earlier = at.is_some_and(|a| st.deadline.is_none_or(|d| a < d));
+            st.deadline = at;
+            earlier
+        };
+        if earlier {
+            // The driver may be asleep until a later heartbeat.
+            self.wake_drivers();
+        }
+    }
+
+    fn heartbeat(self: &Arc<Self>, ws_driver: bool, now: Instant) -> Tick {
         let mut st = self.lock();
         match st.phase {
             Phase::Closed => return Tick::Stop,

@@ -1,0 +1,124 @@
+//! `Socket::set_deadline` and `Handler::on_deadline`: a deadline of the handler's own runs on
+//! the session's heartbeat task, on WebSocket and on polling, also when it is set while that
+//! task sleeps until a much later heartbeat.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failure is the test failing
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use iolite_engine::{CloseReason, Data, Engine, EngineConfig, Handler, Socket};
+use iolite_ws::{ClientBuilder, Message};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+/// Sets a deadline `ms` milliseconds ahead on a message `in <ms>`, clears it on `cancel`,
+/// and says `4fired` when it passes.
+struct Deadlines;
+
+impl Handler for Deadlines {
+    type Data = ();
+    fn on_open(&self, _: &Arc<Socket<()>>) {}
+    fn on_message(&self, socket: &Arc<Socket<()>>, data: Data) {
+        let Data::Text(t) = data else { return };
+        if let Some(ms) = t.strip_prefix("in ").and_then(|m| m.parse().ok()) {
+            socket.set_deadline(Some(Instant::now() + Duration::from_millis(ms)));
+        } else if t.as_str() == "cancel" {
+            socket.set_deadline(None);
+        }
+    }
+    fn on_deadline(&self, socket: &Arc<Socket<()>>) {
+        let _ = socket.send_text("fired");
+    }
+    fn on_close(&self, _: &Arc<Socket<()>>, _: CloseReason) {}
+}
+
+async fn server() -> u16 {
+    // The first heartbeat is 25 s away: a deadline that fires sooner woke the task itself.
+    let engine = Engine::new(EngineConfig::default(), Deadlines);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let engine = engine.clone();
+                    async move { Ok::<_, std::convert::Infallible>(engine.handle(req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+async fn next_text(ws: &mut iolite_ws::WebSocket<iolite_ws::MaybeTlsStream>) -> String {
+    match tokio::time::timeout(Duration::from_secs(5), ws.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t.as_str().to_owned(),
+        other => panic!("expected a text message within 5 s, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_set_on_websocket_fires_once_on_time() {
+    let port = server().await;
+    let url = format!("ws://127.0.0.1:{port}/engine.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = ClientBuilder::new(url).connect().await.unwrap();
+    assert!(next_text(&mut ws).await.starts_with('0'));
+    let start = std::time::Instant::now();
+    ws.send(Message::text("4in 150")).unwrap();
+    assert_eq!(next_text(&mut ws).await, "4fired");
+    assert!(start.elapsed() >= Duration::from_millis(140));
+    // Once: nothing more comes before a cleared deadline would have fired.
+    ws.send(Message::text("4in 100")).unwrap();
+    ws.send(Message::text("4cancel")).unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(400), ws.recv()).await;
+    assert!(quiet.is_err(), "{quiet:?}");
+}
+
+/// One request on its own connection; the response body.
+async fn request(port: u16, method: &str, query: &str, body: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "{method} /engine.io/?EIO=4&transport=polling{query} HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    out.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_set_on_polling_fires_on_time() {
+    let port = server().await;
+    let open = request(port, "GET", "", "").await;
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let q = format!("&sid={sid}");
+    assert_eq!(request(port, "POST", &q, "4in 150").await, "ok");
+    let start = std::time::Instant::now();
+    // A long poll, answered when the deadline's message is queued.
+    assert_eq!(request(port, "GET", &q, "").await, "4fired");
+    assert!(start.elapsed() >= Duration::from_millis(100));
+}
