@@ -10,7 +10,11 @@ use iolite::{AckSender, Args, SocketIo, SocketRef};
 use iolite_ws::{ClientBuilder, Message, WebSocket};
 
 async fn server() -> u16 {
-    let io = SocketIo::builder().max_payload(10_000).build();
+    echo_server(SocketIo::builder().max_payload(10_000).build()).await
+}
+
+/// Serves `io` on a free port with an `echo` handler (answered by ack) on `/`.
+async fn echo_server(io: SocketIo) -> u16 {
     io.ns("/", |socket: SocketRef| async move {
         socket.on("echo", |Args(args): Args, ack: AckSender| async move {
             let _ = ack.send_args(args);
@@ -205,18 +209,12 @@ async fn no_connect_within_the_connect_timeout_closes_the_connection() {
 
 /// A server whose connect timeout is 200 ms, with the `echo` handler.
 async fn short_connect_timeout_server() -> u16 {
-    let io = SocketIo::builder()
-        .connect_timeout(Duration::from_millis(200))
-        .build();
-    io.ns("/", |socket: SocketRef| async move {
-        socket.on("echo", |Args(args): Args, ack: AckSender| async move {
-            let _ = ack.send_args(args);
-        });
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { io.serve(listener).await });
-    port
+    echo_server(
+        SocketIo::builder()
+            .connect_timeout(Duration::from_millis(200))
+            .build(),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
