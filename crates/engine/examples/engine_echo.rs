@@ -7,8 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use iolite_engine::{CloseReason, Data, Engine, EngineConfig, Handler, Socket};
 
 struct Echo;
@@ -57,18 +55,5 @@ async fn main() -> std::io::Result<()> {
     let engine = Engine::new(config, Echo);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {}", listener.local_addr()?.port());
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let engine = engine.clone();
-                async move { Ok::<_, std::convert::Infallible>(engine.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await;
-        });
-    }
+    engine.serve(listener).await
 }

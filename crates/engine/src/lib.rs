@@ -59,7 +59,7 @@ pub use payload::{
 };
 pub use query::{query_param, ProtocolVersion, Query, Transport};
 pub use server::{
-    AllowFuture, AllowOrigin, AllowRequest, Body, BoxError, CloseReason, Cookie, Cors, Engine,
-    EngineConfig, Handler, RequestHead, SendError, SharedMessage, Socket,
+    serve_http1, AllowFuture, AllowOrigin, AllowRequest, Body, BoxError, CloseReason, Cookie, Cors,
+    Engine, EngineConfig, Handler, RequestHead, SendError, SharedMessage, Socket,
 };
 pub use sid::{InvalidSid, RandomError, Sid, SID_LEN};

@@ -7,8 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use iolite_engine::{CloseReason, Data, Engine, EngineConfig, Handler, Socket};
 use iolite_ws::{ClientBuilder, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,22 +38,7 @@ async fn server() -> u16 {
     let engine = Engine::new(EngineConfig::default(), Deadlines);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| {
-                    let engine = engine.clone();
-                    async move { Ok::<_, std::convert::Infallible>(engine.handle(req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
+    tokio::spawn(async move { engine.serve(listener).await });
     port
 }
 

@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
-use hyper_util::rt::TokioIo;
 
 use crate::io::SocketIo;
 
@@ -121,28 +120,9 @@ where
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            // Out of file descriptors and the like: keep serving the connections we have.
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let svc = service.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(peer);
-                let mut svc = svc.clone();
-                async move { tower_service::Service::call(&mut svc, req).await }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await;
-        });
-    }
+    iolite_engine::serve_http1(listener, move |req| {
+        let mut svc = service.clone();
+        async move { tower_service::Service::call(&mut svc, req).await }
+    })
+    .await
 }

@@ -9,6 +9,7 @@ mod config;
 mod cors;
 mod head;
 mod polling;
+mod serve;
 mod sessions;
 mod socket;
 mod websocket;
@@ -23,6 +24,7 @@ use http_body_util::Full;
 pub use config::{AllowFuture, AllowRequest, Cookie, EngineConfig};
 pub use cors::{AllowOrigin, Cors};
 pub use head::RequestHead;
+pub use serve::serve_http1;
 pub use socket::{SendError, SharedMessage, Socket};
 
 use crate::error::RequestError;
@@ -204,6 +206,17 @@ impl<H: Handler> Engine<H> {
         for s in self.inner.sessions.all() {
             s.shutdown(CloseReason::ServerShuttingDown, true);
         }
+    }
+
+    /// Serves Engine.IO alone on a listener (every path is the engine's), HTTP/1.1 with
+    /// WebSocket upgrades; see [`serve_http1`].
+    pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let engine = self.clone();
+        serve_http1(listener, move |req| {
+            let engine = engine.clone();
+            async move { Ok::<_, std::convert::Infallible>(engine.handle(req).await) }
+        })
+        .await
     }
 
     /// Serves one Engine.IO request (the router already matched the path, `/engine.io/`
