@@ -256,5 +256,66 @@ impl<H: ConnectHandler<A>, A: 'static> ErasedConnect for ConnectBox<H, A> {
     }
 }
 
-pub(crate) type EventFn = Arc<dyn ErasedEvent>;
+/// A registered event handler, cloned out of the socket's lock to be called. A handler that
+/// captures nothing (most closures and every `async fn`) is a static reference: an `Arc` of
+/// a zero-sized value is still a 16-byte allocation per socket and handler.
+#[derive(Clone)]
+pub(crate) enum EventFn {
+    Shared(Arc<dyn ErasedEvent>),
+    Static(&'static dyn ErasedEvent),
+}
+
+impl EventFn {
+    pub(crate) fn new<H: EventHandler<A>, A: 'static>(handler: H) -> Self {
+        if std::mem::size_of::<H>() == 0 && !std::mem::needs_drop::<H>() {
+            // Boxing a zero-sized value does not allocate, and it has no drop to skip.
+            Self::Static(Box::leak(Box::new(EventBox(handler, PhantomData))))
+        } else {
+            Self::Shared(Arc::new(EventBox(handler, PhantomData)))
+        }
+    }
+}
+
+impl std::ops::Deref for EventFn {
+    type Target = dyn ErasedEvent;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Shared(h) => &**h,
+            Self::Static(h) => *h,
+        }
+    }
+}
+
 pub(crate) type ConnectFn = Arc<dyn ErasedConnect>;
+
+#[cfg(test)]
+mod tests {
+    use super::EventFn;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct Noisy;
+    impl Drop for Noisy {
+        fn drop(&mut self) {}
+    }
+
+    #[test]
+    fn only_handlers_without_state_or_drop_are_static() {
+        assert!(matches!(EventFn::new(|| async {}), EventFn::Static(_)));
+        let n = Arc::new(AtomicUsize::new(0));
+        let counting = move || {
+            n.fetch_add(1, Ordering::Relaxed);
+            async {}
+        };
+        assert!(matches!(EventFn::new(counting), EventFn::Shared(_)));
+        // Zero-sized but with a drop: leaking it would skip the drop.
+        let noisy = Noisy;
+        let dropping = move || {
+            let _keep = &noisy;
+            async {}
+        };
+        assert_eq!(std::mem::size_of_val(&dropping), 0);
+        assert!(matches!(EventFn::new(dropping), EventFn::Shared(_)));
+    }
+}

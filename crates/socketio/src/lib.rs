@@ -55,6 +55,7 @@ pub mod adapter;
 mod client;
 mod config;
 mod error;
+mod event_name;
 mod handler;
 mod io;
 mod ns;

@@ -1,7 +1,6 @@
 //! A socket: one client connected to one namespace.
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -17,7 +16,8 @@ use crate::ack::{AckFuture, AckRequest, AckResponse, AckSlot};
 use crate::adapter::{BroadcastOptions, PersistedSession};
 use crate::client::Conn;
 use crate::error::{DisconnectReason, EmitError};
-use crate::handler::{run, BoxFuture, EventBox, EventContext, EventFn, EventHandler};
+use crate::event_name::EventName;
+use crate::handler::{run, BoxFuture, EventContext, EventFn, EventHandler};
 use crate::ns::NsInner;
 use crate::operators::BroadcastOperators;
 use crate::outgoing::encode;
@@ -121,7 +121,7 @@ pub struct Socket {
     pub(crate) connected: AtomicBool,
     /// By event name. A list, not a map: a socket has a few handlers, and a map's table
     /// cost 0.3 KiB per idle socket.
-    handlers: RwLock<Vec<(Box<str>, EventFn)>>,
+    handlers: RwLock<Vec<(EventName, EventFn)>>,
     /// Catch-all handlers and per-packet middlewares: most sockets have none, so they hold
     /// no lists until one is registered.
     hooks: RwLock<Option<Box<Hooks>>>,
@@ -248,12 +248,12 @@ impl Socket {
         H: EventHandler<A>,
         A: 'static,
     {
-        let h: EventFn = Arc::new(EventBox(handler, PhantomData));
+        let h = EventFn::new(handler);
         let event: String = event.into();
         let mut handlers = write(&self.handlers);
-        match handlers.iter_mut().find(|(e, _)| **e == *event) {
+        match handlers.iter_mut().find(|(e, _)| e.is(&event)) {
             Some((_, old)) => *old = h,
-            None => handlers.push((event.into_boxed_str(), h)),
+            None => handlers.push((EventName::new(event), h)),
         }
     }
 
@@ -264,7 +264,7 @@ impl Socket {
         H: EventHandler<A>,
         A: 'static,
     {
-        let h: EventFn = Arc::new(EventBox(handler, PhantomData));
+        let h = EventFn::new(handler);
         self.hooks_mut(|hooks| hooks.any.push(h));
     }
 
@@ -579,7 +579,7 @@ impl Socket {
         }
         let h = read(&self.handlers)
             .iter()
-            .find(|(e, _)| **e == *cx.event)
+            .find(|(e, _)| e.is(&cx.event))
             .map(|(_, h)| h.clone());
         if let Some(h) = h {
             let event = cx.event.clone();
