@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iolite_engine::{CloseReason, Data, Engine, EngineConfig, Handler, Socket};
+use iolite_test_support::raw::{engine_sid, http_request};
 use iolite_ws::{ClientBuilder, Message};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 /// Sets a deadline `ms` milliseconds ahead on a message `in <ms>`, clears it on `cancel`,
@@ -66,38 +66,20 @@ async fn a_deadline_set_on_websocket_fires_once_on_time() {
     assert!(quiet.is_err(), "{quiet:?}");
 }
 
-/// One request on its own connection; the response body.
+/// One polling request on its own connection; the response body.
 async fn request(port: u16, method: &str, query: &str, body: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let target = format!("/engine.io/?EIO=4&transport=polling{query}");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    http_request(addr, method, &target, body, Duration::from_secs(5))
         .await
-        .unwrap();
-    let head = format!(
-        "{method} /engine.io/?EIO=4&transport=polling{query} HTTP/1.1\r\nHost: x\r\n\
-         Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .expect("an answer within 5 s")
-        .unwrap();
-    let out = String::from_utf8(out).unwrap();
-    out.split_once("\r\n\r\n").unwrap().1.to_owned()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_set_on_polling_fires_on_time() {
     let port = server().await;
     let open = request(port, "GET", "", "").await;
-    let sid = open
-        .split("\"sid\":\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
+    let sid = engine_sid(&open).expect("an open packet with a sid");
     let q = format!("&sid={sid}");
     assert_eq!(request(port, "POST", &q, "4in 150").await, "ok");
     let start = std::time::Instant::now();

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use iolite_engine::{CloseReason, Data, Engine, EngineConfig, Handler, Socket};
+use iolite_test_support::raw::engine_sid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Echo;
@@ -61,7 +62,7 @@ async fn request(port: u16, method: &str, query: &str, body: &[u8]) -> (u16, Str
 async fn handshake(port: u16) -> String {
     let (status, body) = request(port, "GET", "", b"").await;
     assert_eq!(status, 200);
-    body.split("\"sid\":\"").nth(1).unwrap()[..20].to_owned()
+    engine_sid(&body).expect("an open packet with a sid")
 }
 
 async fn echoes(port: u16, sid: &str, text: &str) {

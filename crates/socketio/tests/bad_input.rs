@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use iolite::{AckSender, Args, SocketIo, SocketRef};
+use iolite_test_support::raw::{engine_sid, http_request};
 use iolite_ws::{ClientBuilder, Message, WebSocket};
 
 async fn server() -> u16 {
@@ -225,34 +226,19 @@ async fn a_client_that_connected_in_time_is_kept_past_the_connect_timeout() {
     still_served(&mut ws, 1).await;
 }
 
-/// One HTTP/1.1 request on its own connection; the response body.
+/// One HTTP/1.1 GET on its own connection; the response body.
 async fn http_get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    http_request(addr, "GET", path, "", Duration::from_secs(5))
         .await
-        .unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut resp))
-        .await
-        .expect("an answer within 5 s")
-        .unwrap();
-    let resp = String::from_utf8(resp).unwrap();
-    let (_, body) = resp.split_once("\r\n\r\n").unwrap();
-    body.to_owned()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_polling_client_that_never_connects_is_closed_at_the_connect_timeout() {
     let port = short_connect_timeout_server().await;
     let open = http_get(port, "/socket.io/?EIO=4&transport=polling").await;
-    let sid = open
-        .split("\"sid\":\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
+    let sid = engine_sid(&open).expect("an open packet with a sid");
     let start = std::time::Instant::now();
     // A long poll: answered with the close packet once the timeout has closed the session
     // (the first ping would come only after 25 s).

@@ -102,6 +102,24 @@ impl RawClient {
         self.stream.local_addr()
     }
 
+    /// Connects to `addr` and writes an upgrade request for `/` with `frames` right behind it,
+    /// in one write (as a client that does not wait for the `101` may); returns the client
+    /// and the response head it has read.
+    pub async fn upgrade_with_frames(
+        addr: std::net::SocketAddr,
+        frames: &[FrameSpec],
+        timeout: Duration,
+    ) -> std::io::Result<(Self, String)> {
+        let mut raw = Self::connect(addr).await?;
+        let mut bytes = upgrade_request(&addr.to_string(), "/").into_bytes();
+        for f in frames {
+            bytes.extend(f.encode());
+        }
+        raw.send(&bytes).await?;
+        let head = raw.read_http_head(timeout).await?;
+        Ok((raw, head))
+    }
+
     /// Writes bytes.
     pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes).await
@@ -223,4 +241,46 @@ impl RawClient {
             Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
         }
     }
+}
+
+/// Sends one HTTP/1.1 request to `addr` on its own connection (`Connection: close`, a
+/// `text/plain` body of `body`) and returns the response body, read to the end within
+/// `timeout`. For raw Engine.IO polling requests.
+pub async fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    body: &str,
+    timeout: Duration,
+) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr).await?;
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await?;
+    s.write_all(body.as_bytes()).await?;
+    let mut out = Vec::new();
+    tokio::time::timeout(timeout, s.read_to_end(&mut out))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time"))??;
+    let out = String::from_utf8(out)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    match out.split_once("\r\n\r\n") {
+        Some((_, body)) => Ok(body.to_owned()),
+        None => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("no response head in {out:?}"),
+        )),
+    }
+}
+
+/// The session id in an Engine.IO open packet's body (`0{"sid":"…",…}`), if there is one.
+pub fn engine_sid(open: &str) -> Option<String> {
+    open.split("\"sid\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(str::to_owned)
 }

@@ -3,18 +3,19 @@
 
 use iolite_test_support::frames::FrameSpec;
 use iolite_test_support::harness::{Server, PATIENCE};
-use iolite_test_support::raw::{status, upgrade_request, Event, RawClient};
+use iolite_test_support::raw::{status, Event, RawClient};
 use iolite_ws::Config;
 
 #[tokio::test]
 async fn frames_in_the_same_write_as_the_request_are_echoed() {
     let server = Server::echo(Config::default()).await;
-    let mut raw = RawClient::connect(server.addr()).await.unwrap();
-    let mut bytes = upgrade_request(&server.addr().to_string(), "/").into_bytes();
-    bytes.extend(FrameSpec::client(0x1, "first").encode());
-    bytes.extend(FrameSpec::client(0x2, vec![9u8; 70_000]).encode());
-    raw.send(&bytes).await.unwrap();
-    let head = raw.read_http_head(PATIENCE).await.unwrap();
+    let frames = [
+        FrameSpec::client(0x1, "first"),
+        FrameSpec::client(0x2, vec![9u8; 70_000]),
+    ];
+    let (mut raw, head) = RawClient::upgrade_with_frames(server.addr(), &frames, PATIENCE)
+        .await
+        .unwrap();
     assert_eq!(status(&head), Some(101), "{head}");
     let mut got = vec![];
     while got.len() < 2 {
@@ -29,11 +30,10 @@ async fn frames_in_the_same_write_as_the_request_are_echoed() {
 #[tokio::test]
 async fn a_bad_frame_right_behind_the_request_is_still_closed_with_1002() {
     let server = Server::echo(Config::default()).await;
-    let mut raw = RawClient::connect(server.addr()).await.unwrap();
-    let mut bytes = upgrade_request(&server.addr().to_string(), "/").into_bytes();
-    bytes.extend(FrameSpec::client(0x1, "naked").unmasked().encode());
-    raw.send(&bytes).await.unwrap();
-    let head = raw.read_http_head(PATIENCE).await.unwrap();
+    let naked = [FrameSpec::client(0x1, "naked").unmasked()];
+    let (mut raw, head) = RawClient::upgrade_with_frames(server.addr(), &naked, PATIENCE)
+        .await
+        .unwrap();
     assert_eq!(status(&head), Some(101), "{head}");
     assert_eq!(raw.expect_close(PATIENCE).await.unwrap(), Some(1002));
     iolite_test_support::harness::assert_echo(server.addr()).await;

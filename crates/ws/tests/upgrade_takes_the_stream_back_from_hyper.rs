@@ -17,7 +17,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use iolite_test_support::frames::FrameSpec;
 use iolite_test_support::harness::{assert_echo, echo_connection, PATIENCE};
-use iolite_test_support::raw::{status, upgrade_request, RawClient};
+use iolite_test_support::raw::{status, RawClient};
 use iolite_ws::{upgrade, Config, UpgradedConnection};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -126,11 +126,10 @@ async fn a_tcp_stream_is_taken_back_and_echoes() {
 #[tokio::test]
 async fn bytes_hyper_read_past_the_request_go_with_the_stream() {
     let (addr, mut seen) = server(false).await;
-    let mut raw = RawClient::connect(addr).await.unwrap();
-    let mut bytes = upgrade_request(&addr.to_string(), "/").into_bytes();
-    bytes.extend(FrameSpec::client(0x1, "early").encode());
-    raw.send(&bytes).await.unwrap();
-    let head = raw.read_http_head(PATIENCE).await.unwrap();
+    let early = [FrameSpec::client(0x1, "early")];
+    let (mut raw, head) = RawClient::upgrade_with_frames(addr, &early, PATIENCE)
+        .await
+        .unwrap();
     assert_eq!(status(&head), Some(101), "{head}");
     match raw.next_event(PATIENCE).await.unwrap() {
         iolite_test_support::raw::Event::Frame(f) => assert_eq!(f.payload, b"early"),

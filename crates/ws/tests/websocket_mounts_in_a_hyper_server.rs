@@ -123,11 +123,10 @@ async fn frames_pipelined_after_the_request_are_not_lost() {
     // A client may send its first frame right behind the upgrade request; hyper has read
     // it already and must pass it on with the upgraded connection.
     let addr = hyper_server(Config::default()).await;
-    let mut raw = RawClient::connect(addr).await.unwrap();
-    let mut bytes = upgrade_request(&addr.to_string(), "/").into_bytes();
-    bytes.extend(FrameSpec::client(0x1, "early").encode());
-    raw.send(&bytes).await.unwrap();
-    let head = raw.read_http_head(PATIENCE).await.unwrap();
+    let early = [FrameSpec::client(0x1, "early")];
+    let (mut raw, head) = RawClient::upgrade_with_frames(addr, &early, PATIENCE)
+        .await
+        .unwrap();
     assert_eq!(status(&head), Some(101), "{head}");
     match raw.next_event(PATIENCE).await.unwrap() {
         iolite_test_support::raw::Event::Frame(f) => assert_eq!(f.payload, b"early"),
