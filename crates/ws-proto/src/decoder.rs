@@ -1,5 +1,7 @@
 //! The read side of a connection: bytes in, messages out, every rule and limit enforced.
 
+use std::sync::Arc;
+
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame};
@@ -19,7 +21,9 @@ use crate::Role;
 /// reassembles fragments, inflates compressed messages and enforces [`Limits`].
 pub struct Decoder {
     role: Role,
-    limits: Limits,
+    /// Shared: every connection of a server has the same limits, and this is 8 bytes
+    /// against 32 in each one's state.
+    limits: Arc<Limits>,
     inflate: Option<InflateState>,
     frame: Option<InFrame>,
     /// A fragmented (or compressed) message in progress. Boxed: most of the time there is
@@ -58,10 +62,15 @@ struct Partial {
 
 impl Decoder {
     /// A decoder for the given role; `deflate` is the negotiated permessage-deflate, if any.
-    pub fn new(role: Role, limits: Limits, deflate: Option<&DeflateParams>) -> Self {
+    /// `limits` is a [`Limits`] or, to share one among many decoders, an `Arc` of one.
+    pub fn new(
+        role: Role,
+        limits: impl Into<Arc<Limits>>,
+        deflate: Option<&DeflateParams>,
+    ) -> Self {
         Self {
             role,
-            limits,
+            limits: limits.into(),
             inflate: deflate.map(|p| InflateState {
                 inflater: None,
                 no_context_takeover: p.decompress_no_context_takeover,

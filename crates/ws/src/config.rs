@@ -1,5 +1,6 @@
 //! Connection configuration.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use iolite_ws_proto::{CloseCode, DeflateConfig, HandshakeLimits, Limits};
@@ -19,8 +20,9 @@ pub enum SlowConsumer {
 /// Configuration of a WebSocket connection, shared by all connections of a server.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Frame and message limits.
-    pub limits: Limits,
+    /// Frame and message limits. In an `Arc` because every connection's decoder refers to
+    /// them ([`Config::limits`] sets them from a value; `Arc::make_mut` changes one).
+    pub limits: Arc<Limits>,
     /// Opening handshake limits.
     pub handshake_limits: HandshakeLimits,
     /// permessage-deflate policy; `None` (the default) refuses compression.
@@ -44,7 +46,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            limits: Limits::default(),
+            limits: Arc::new(Limits::default()),
             handshake_limits: HandshakeLimits::default(),
             deflate: None,
             max_queued_bytes: 4 << 20,
@@ -60,7 +62,7 @@ impl Default for Config {
 impl Config {
     /// Sets [`Config::limits`].
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.limits = Arc::new(limits);
         self
     }
     /// Sets [`Config::handshake_limits`].

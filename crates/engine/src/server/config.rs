@@ -149,9 +149,10 @@ impl EngineConfig {
     /// message limit at [`EngineConfig::max_payload`] and keepalive off.
     pub(crate) fn ws_config(&self) -> iolite_ws::Config {
         let mut ws = self.ws.clone();
-        ws.limits.max_message_size = self.max_payload;
-        ws.limits.max_inflated_size = self.max_payload;
-        ws.limits.max_frame_payload = ws.limits.max_frame_payload.min(self.max_payload);
+        let limits = std::sync::Arc::make_mut(&mut ws.limits);
+        limits.max_message_size = self.max_payload;
+        limits.max_inflated_size = self.max_payload;
+        limits.max_frame_payload = limits.max_frame_payload.min(self.max_payload);
         ws.ping_interval = None;
         ws
     }
