@@ -252,6 +252,25 @@ impl Client {
         }
     }
 
+    /// The next event named `name` if one comes within `d` (others are kept for later).
+    async fn event_within(&mut self, name: &str, d: Duration) -> Option<Value> {
+        tokio::time::timeout(d, self.event(name)).await.ok()
+    }
+
+    /// Sends `typing` to the lobby until `to` gets it, and returns what it got. Typing is
+    /// volatile: as in Socket.IO, a recipient whose connection has something not yet written
+    /// (a presence update just before) does not get it.
+    async fn typing_reaches(&self, to: &mut Client, typing: bool) -> Value {
+        for _ in 0..20 {
+            self.ok("typing", json!({"room": "lobby", "typing": typing}))
+                .await;
+            if let Some(t) = to.event_within("typing", Duration::from_millis(500)).await {
+                return t;
+            }
+        }
+        panic!("typing never arrived");
+    }
+
     /// A guest on a manager of its own that reconnects quickly (the server's recovery is
     /// on, so the client offers its session back when it reconnects).
     async fn reconnecting_guest(url: &str, name: &str) -> Self {
@@ -414,16 +433,12 @@ async fn two_nodes_share_presence_messages_history_and_typing() {
     drop(ada_b);
 
     // Typing crosses nodes both ways.
-    bob.ok("typing", json!({"room": "lobby", "typing": true}))
-        .await;
-    let t = ada.event("typing").await;
+    let t = bob.typing_reaches(&mut ada, true).await;
     assert_eq!(
         t,
         json!({"room": "lobby", "user": {"id": "guest:bob", "name": "bob"}, "typing": true})
     );
-    ada.ok("typing", json!({"room": "lobby", "typing": false}))
-        .await;
-    let t = bob.event("typing").await;
+    let t = ada.typing_reaches(&mut bob, false).await;
     assert_eq!(t["user"]["name"], "ada", "{t}");
     assert_eq!(t["typing"], false, "{t}");
 
