@@ -51,6 +51,7 @@ mod sender;
 mod server;
 mod shared;
 mod socket;
+pub mod sweep;
 #[cfg(feature = "hyper")]
 mod upgrade;
 mod writer;

@@ -1,7 +1,7 @@
 //! State shared by a connection's senders, its receiver and its writer task.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use atomic_waker::AtomicWaker;
@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) writer_due: AtomicBool,
     pub(crate) config: Arc<Config>,
     pub(crate) role: Role,
+    /// The writer's earliest deadline, for the sweep thread (see [`crate::sweep`]).
+    pub(crate) wake_at: AtomicU32,
 }
 
 impl Shared {
@@ -84,6 +86,7 @@ impl Shared {
             writer_due: AtomicBool::new(false),
             config,
             role,
+            wake_at: AtomicU32::new(0),
         }
     }
 
@@ -204,5 +207,15 @@ impl Queue {
         self.bytes += frame.wire_len();
         self.frames.push_back(frame);
         was_empty
+    }
+}
+
+impl crate::sweep::Sweepable for Shared {
+    fn wake_at(&self) -> crate::sweep::Tick {
+        self.wake_at.load(Ordering::Relaxed)
+    }
+
+    fn wake(&self) {
+        self.writer_waker.wake();
     }
 }

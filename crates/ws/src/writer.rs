@@ -2,20 +2,21 @@
 //! pings and finishes the close handshake.
 
 use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use iolite_ws_proto::{OpCode, Role};
 use tokio::io::AsyncWrite;
-use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::entry::Entry;
 use crate::shared::{Abort, Shared, State};
+use crate::sweep::{self, Sweepable, Tick};
 
 /// Most slices handed to one `writev` (2 per frame); well under Linux's IOV_MAX of 1024.
 const MAX_SLICES: usize = 128;
@@ -24,40 +25,22 @@ const MAX_SLICES: usize = 128;
 /// gets a message every few hundred milliseconds (a ticker, a busy room) keeps it, so a
 /// broadcast does not take storage from the pool per recipient (the pool is per thread, and
 /// the writers give storage back on their own threads); an idle one holds none.
-const STORAGE_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+const STORAGE_IDLE: Duration = Duration::from_secs(1);
 
-/// Keepalive and close deadlines of one connection.
+/// Keepalive and close deadlines of one connection, as [`sweep::Tick`]s (`0`: none). The
+/// earliest is published in [`Shared::wake_at`] for the sweep thread, which wakes the
+/// writer when it has passed: no timer per connection.
+#[derive(Clone, Copy, Default)]
 struct Timers {
-    next_ping: Option<Instant>,
-    pong_deadline: Option<Instant>,
-    close_deadline: Option<Instant>,
+    next_ping: Tick,
+    pong_deadline: Tick,
+    close_deadline: Tick,
     /// When an idle connection gives back its queue storage.
-    release_storage: Option<Instant>,
-}
-
-const NO_TIMERS: Timers = Timers {
-    next_ping: None,
-    pong_deadline: None,
-    close_deadline: None,
-    release_storage: None,
-};
-
-pin_project_lite::pin_project! {
-    /// A writer's deadlines and its one timer, in one box that exists only while a deadline
-    /// is set: an idle connection without keepalive holds none (88 bytes less in its task).
-    struct Clock {
-        timers: Timers,
-        // Whether `sleep` waits for a deadline not yet handled (its own `deadline()` says
-        // which).
-        armed: bool,
-        // Made on the first wait, in the runtime, not when the writer is.
-        #[pin]
-        sleep: Option<Sleep>,
-    }
+    release_storage: Tick,
 }
 
 impl Timers {
-    fn next(&self) -> Option<Instant> {
+    fn next(&self) -> Tick {
         [
             self.next_ping,
             self.pong_deadline,
@@ -65,31 +48,35 @@ impl Timers {
             self.release_storage,
         ]
         .into_iter()
-        .flatten()
-        .min()
+        .fold(0, sweep::earliest)
     }
 
     /// Runs the deadlines that have passed: queues a ping, or says why to give up.
     fn fire(&mut self, shared: &Shared, cfg: &crate::Config, closing: bool) -> Option<Abort> {
-        let now = Instant::now();
-        if self.close_deadline.is_some_and(|d| d <= now) {
+        let now = sweep::now();
+        let due = |d: Tick| d != 0 && sweep::passed(d, now);
+        if due(self.close_deadline) {
             return Some(Abort::CloseTimeout);
         }
-        if self.pong_deadline.is_some_and(|d| d <= now) {
+        if due(self.pong_deadline) {
             tracing::debug!("peer did not answer ping in time; closing");
             return Some(Abort::Keepalive);
         }
-        if let (Some(p), Some(every)) = (self.next_ping, cfg.ping_interval) {
-            if p <= now {
-                self.next_ping = Some(now + every);
-                if self.pong_deadline.is_none() && !closing {
-                    // Also armed while a write is stuck: a peer that has not taken our bytes
-                    // for a whole pong timeout is as dead as one that does not answer.
-                    self.pong_deadline = Some(now + cfg.pong_timeout);
-                    let mut q = shared.lock();
-                    let f = q.encoder.encode_control(OpCode::Ping, Bytes::new());
-                    q.push(f.into());
-                }
+        if let (true, Some(every)) = (due(self.next_ping), cfg.ping_interval) {
+            // On the schedule, not from when the sweep noticed (unless far behind it).
+            let next = self.next_ping.wrapping_add(every.as_millis().min(1 << 30) as u32);
+            self.next_ping = if due(next) {
+                sweep::after(every)
+            } else {
+                next.max(1)
+            };
+            if self.pong_deadline == 0 && !closing {
+                // Also armed while a write is stuck: a peer that has not taken our bytes
+                // for a whole pong timeout is as dead as one that does not answer.
+                self.pong_deadline = sweep::after(cfg.pong_timeout);
+                let mut q = shared.lock();
+                let f = q.encoder.encode_control(OpCode::Ping, Bytes::new());
+                q.push(f.into());
             }
         }
         None
@@ -124,25 +111,41 @@ pub(crate) struct Writer {
     batch_bytes: usize,
     batch_has_close: bool,
     close_written: bool,
-    clock: Option<Pin<Box<Clock>>>,
+    /// Whether `timers.next()` has been published and not handled yet.
+    armed: bool,
     stage: Stage,
+    timers: Timers,
 }
 
 impl Writer {
-    pub(crate) fn new(cfg: &crate::Config) -> Self {
-        let mut writer = Self {
+    /// The writer of the connection whose state is `shared`; its deadlines are watched by
+    /// the sweep thread from now on.
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
+        let cfg = &shared.config;
+        let mut timers = Timers::default();
+        if let Some(every) = cfg.ping_interval {
+            timers.next_ping = sweep::after(every);
+        }
+        let finest = [
+            cfg.ping_interval,
+            Some(cfg.pong_timeout),
+            Some(cfg.close_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(STORAGE_IDLE, Duration::min);
+        let weak: Weak<dyn Sweepable> = Arc::downgrade(shared) as _;
+        sweep::register(weak, finest);
+        Self {
             batch: VecDeque::new(),
             pos: (0, 0),
             batch_bytes: 0,
             batch_has_close: false,
             close_written: false,
-            clock: None,
+            armed: false,
             stage: Stage::Run,
-        };
-        if let Some(every) = cfg.ping_interval {
-            writer.timers_mut().next_ping = Some(Instant::now() + every);
+            timers,
         }
-        writer
     }
 
     /// A writer with nothing left to do (what a dropped [`crate::Connection`] leaves).
@@ -153,30 +156,16 @@ impl Writer {
             batch_bytes: 0,
             batch_has_close: false,
             close_written: true,
-            clock: None,
+            armed: false,
             stage: Stage::Done,
+            timers: Timers::default(),
         }
     }
 
-    fn timers(&self) -> &Timers {
-        self.clock.as_ref().map_or(&NO_TIMERS, |c| &c.timers)
-    }
-
-    /// The deadlines, for setting one: the clock is made if there is none.
-    fn timers_mut(&mut self) -> &mut Timers {
-        let clock = self.clock.get_or_insert_with(|| {
-            Box::pin(Clock {
-                timers: NO_TIMERS,
-                armed: false,
-                sleep: None,
-            })
-        });
-        clock.as_mut().project().timers
-    }
-
-    /// The deadlines, for clearing one: none to clear without a clock.
-    fn timers_if_any(&mut self) -> Option<&mut Timers> {
-        self.clock.as_mut().map(|c| c.as_mut().project().timers)
+    /// Whether the writer keeps queue storage (for tests of its release).
+    #[cfg(test)]
+    pub(crate) fn storage_held(&self) -> bool {
+        self.batch.capacity() > 0
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -199,13 +188,14 @@ impl Writer {
                     // A TLS shutdown writes to the peer; a stuck peer must not hold us here
                     // either.
                     if Pin::new(&mut *io).poll_shutdown(cx).is_pending() {
-                        self.arm(self.timers().close_deadline);
-                        if matches!(self.poll_sleep(cx), Poll::Pending) {
+                        self.arm(shared, self.timers.close_deadline);
+                        if matches!(self.poll_sleep(), Poll::Pending) {
                             return Poll::Pending;
                         }
                     }
                     self.stage = Stage::Done;
-                    self.clock = None;
+                    self.timers = Timers::default();
+                    self.arm(shared, 0);
                     // The receiver may be waiting on a peer that will never speak again.
                     shared.lock().reader_done = true;
                     shared.reader_waker.wake();
@@ -220,7 +210,7 @@ impl Writer {
                 shared.set_abort(why);
             }
             self.batch = VecDeque::new();
-            self.timers_mut().close_deadline = Some(Instant::now() + shared.config.close_timeout);
+            self.timers.close_deadline = sweep::after(shared.config.close_timeout);
             self.stage = Stage::Shutdown;
         }
     }
@@ -255,7 +245,7 @@ impl Writer {
                     }
                     // The write is raced against the deadlines: a peer that stopped reading
                     // must not hold this connection, its batch and its socket forever.
-                    Poll::Pending => match self.poll_timers(cx, shared, closing) {
+                    Poll::Pending => match self.poll_timers(shared, closing) {
                         Timer::Pending => return Poll::Pending,
                         Timer::Fired => continue,
                         Timer::Abort(why) => return Poll::Ready(Some(why)),
@@ -280,21 +270,16 @@ impl Writer {
             }
 
             // Idle: the queue storage goes back to the pool if nothing comes for a while.
-            if self.timers().release_storage.is_none() && self.batch.capacity() > 0 {
-                self.timers_mut().release_storage = Some(Instant::now() + STORAGE_IDLE);
+            if self.timers.release_storage == 0 && self.batch.capacity() > 0 {
+                self.timers.release_storage = sweep::after(STORAGE_IDLE);
             }
-            match self.poll_timers(cx, shared, closing) {
+            match self.poll_timers(shared, closing) {
                 Timer::Pending => return Poll::Pending,
                 Timer::Abort(why) => return Poll::Ready(Some(why)),
                 Timer::Fired => {
-                    if self
-                        .timers()
-                        .release_storage
-                        .is_some_and(|d| d <= Instant::now())
-                    {
-                        if let Some(t) = self.timers_if_any() {
-                            t.release_storage = None;
-                        }
+                    let release = self.timers.release_storage;
+                    if release != 0 && sweep::passed(release, sweep::now()) {
+                        self.timers.release_storage = 0;
                         release_storage(shared, &mut self.batch);
                     }
                 }
@@ -307,23 +292,19 @@ impl Writer {
     fn take_work(&mut self, shared: &Shared, cfg: &crate::Config) -> (bool, bool, bool) {
         let mut q = shared.lock();
         if std::mem::take(&mut q.pong_received) {
-            if let Some(t) = self.timers_if_any() {
-                t.pong_deadline = None;
-            }
+            self.timers.pong_deadline = 0;
         }
         let closing = q.state == State::Closing;
-        if closing && self.timers().close_deadline.is_none() {
+        if closing && self.timers.close_deadline == 0 {
             // Also while a write to a stuck peer is pending.
-            self.timers_mut().close_deadline = Some(Instant::now() + cfg.close_timeout);
+            self.timers.close_deadline = sweep::after(cfg.close_timeout);
         }
         let seen = (q.reader_done, q.peer_closed, closing);
         if self.batch.is_empty() && !q.frames.is_empty() {
             std::mem::swap(&mut q.frames, &mut self.batch);
             q.pong_at = None;
             drop(q);
-            if let Some(t) = self.timers_if_any() {
-                t.release_storage = None;
-            }
+            self.timers.release_storage = 0;
             self.pos = (0, 0);
             self.batch_bytes = self.batch.iter().map(Entry::wire_len).sum();
             self.batch_has_close = closing && self.batch.iter().any(is_close);
@@ -333,57 +314,42 @@ impl Writer {
 
     /// Polls the deadlines: handles those that passed (a keepalive ping is queued) or says
     /// why to give up.
-    fn poll_timers(&mut self, cx: &mut Context<'_>, shared: &Shared, closing: bool) -> Timer {
-        self.arm(self.timers().next());
-        match self.poll_sleep(cx) {
+    fn poll_timers(&mut self, shared: &Shared, closing: bool) -> Timer {
+        self.arm(shared, self.timers.next());
+        match self.poll_sleep() {
             Poll::Pending => Timer::Pending,
-            Poll::Ready(()) => match self
-                .timers_if_any()
-                .and_then(|t| t.fire(shared, &shared.config, closing))
-            {
+            Poll::Ready(()) => match self.timers.fire(shared, &shared.config, closing) {
                 Some(why) => Timer::Abort(why),
                 None => Timer::Fired,
             },
         }
     }
 
-    /// Points the one timer at `next`. It is reset only when the deadline moved: a fresh
-    /// timer per wait registered and dropped a timer entry for every message sent.
-    fn arm(&mut self, next: Option<Instant>) {
-        let (Some(d), Some(clock)) = (next, self.clock.as_mut()) else {
-            // Nothing to wait for: the deadlines and the timer go (also one that has just
-            // fired).
-            self.clock = None;
-            return;
-        };
-        let mut c = clock.as_mut().project();
-        match c.sleep.as_mut().as_pin_mut() {
-            Some(sleep) if *c.armed && sleep.deadline() == d => return,
-            Some(sleep) => sleep.reset(d),
-            None => c.sleep.set(Some(sleep_until(d))),
+    /// Publishes `next` (`0`: nothing to wait for) for the sweep thread, which wakes this
+    /// writer once it has passed. Stored only when it moved: most calls find it unchanged.
+    fn arm(&mut self, shared: &Shared, next: Tick) {
+        if shared.wake_at.load(Ordering::Relaxed) != next {
+            shared.wake_at.store(next, Ordering::Relaxed);
         }
-        *c.armed = true;
+        self.armed = next != 0;
     }
 
-    /// `Ready` once the armed deadline has passed (then nothing is armed); `Pending` also
-    /// when nothing is armed.
-    fn poll_sleep(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(clock) = self.clock.as_mut() else {
+    /// `Ready` once the published deadline has passed (then it is handled and nothing is
+    /// armed); `Pending` also when nothing is armed. The task is woken through
+    /// [`Shared::writer_waker`], registered at the top of [`Writer::poll`].
+    fn poll_sleep(&mut self) -> Poll<()> {
+        let next = self.timers.next();
+        if !self.armed || next == 0 || !sweep::passed(next, sweep::now()) {
             return Poll::Pending;
-        };
-        let c = clock.as_mut().project();
-        let (true, Some(sleep)) = (*c.armed, c.sleep.as_pin_mut()) else {
-            return Poll::Pending;
-        };
-        ready!(sleep.poll(cx));
-        *c.armed = false;
+        }
+        self.armed = false;
         Poll::Ready(())
     }
 }
 
 /// Runs a split connection's writer until the write side is finished.
 pub(crate) async fn run<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
-    let mut writer = Writer::new(&shared.config);
+    let mut writer = Writer::new(&shared);
     poll_fn(|cx| writer.poll(cx, &mut io, &shared)).await;
 }
 

@@ -1,7 +1,7 @@
 //! One Engine.IO session: its transport, its outgoing queue and its heartbeat.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -173,6 +173,10 @@ pub(crate) trait Core<D>: Send + Sync + 'static {
 pub(crate) struct DriverWake {
     flag: AtomicBool,
     waker: AtomicWaker,
+    /// The WebSocket driver's next deadline (a heartbeat, the handler's own), for the
+    /// sweep thread that wakes it: a session has no timer of its own (see
+    /// [`iolite_ws::sweep`]).
+    pub(crate) at: AtomicU32,
 }
 
 impl DriverWake {
@@ -214,6 +218,16 @@ pub struct Socket<D> {
     pub(crate) ws_wake: DriverWake,
     core: Arc<dyn Core<D>>,
     data: D,
+}
+
+impl<D: Send + Sync + 'static> iolite_ws::sweep::Sweepable for Socket<D> {
+    fn wake_at(&self) -> iolite_ws::sweep::Tick {
+        self.ws_wake.at.load(Ordering::Relaxed)
+    }
+
+    fn wake(&self) {
+        self.ws_wake.wake();
+    }
 }
 
 impl<D> std::fmt::Debug for Socket<D> {
@@ -557,10 +571,21 @@ impl<D: Send + Sync + 'static> Socket<D> {
         }
     }
 
+    /// The shortest interval of this session's heartbeat and close.
+    pub(crate) fn finest_interval(&self) -> Duration {
+        let core = &self.core;
+        core.ping_interval()
+            .min(core.ping_timeout())
+            .min(core.close_timeout())
+    }
+
     /// Sets (or with `None` clears) a deadline of the handler's own: when it passes,
     /// [`Handler::on_deadline`](crate::server::Handler::on_deadline) runs on the session's
     /// heartbeat task. One per session; a new one replaces the last.
     pub fn set_deadline(&self, at: Option<Instant>) {
+        if let Some(at) = at {
+            iolite_ws::sweep::finer(at.saturating_duration_since(Instant::now()));
+        }
         let earlier = {
             let mut st = self.lock();
             let earlier = at.is_some_and(|a| st.deadline.is_none_or(|d| a < d));

@@ -4,16 +4,17 @@
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
+use iolite_ws::sweep::{self, Sweepable};
 use iolite_ws::{Connection, Error as WsError, Message, UpgradedConnection};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, Sleep};
 
 use crate::error::RequestError;
 use crate::packet::Packet;
@@ -158,8 +159,9 @@ pin_project_lite::pin_project! {
     /// session, so a session has one task, and a reply goes out without waking another.
     ///
     /// A hand-written future: every idle session holds this state, and here it is only the
-    /// session, its connection and its heartbeat timer (an `async` block kept references to
-    /// them beside them, and a `select!` the futures of its branches).
+    /// session and its connection (an `async` block kept references to them beside them,
+    /// and a `select!` the futures of its branches). Its heartbeat has no timer: the sweep
+    /// thread wakes it (see [`iolite_ws::sweep`]), so the task fits in 384 bytes.
     pub(crate) struct Drive<D, S>
     where
         D: Send,
@@ -173,8 +175,6 @@ pin_project_lite::pin_project! {
     {
         socket: Arc<Socket<D>>,
         rx: Connection<S>,
-        #[pin]
-        sleep: Sleep,
         stopped: bool,
     }
 }
@@ -185,16 +185,24 @@ where
     D: Send + Sync + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let first = match socket.tick(true) {
-        Tick::Wait(t) => Some(t),
-        Tick::Stop => None,
-    };
+    let stopped = !wait(&socket, socket.tick(true));
+    let weak: Weak<dyn Sweepable> = Arc::downgrade(&socket) as _;
+    sweep::register(weak, socket.finest_interval());
     Drive {
         socket,
         rx,
-        sleep: tokio::time::sleep_until(first.unwrap_or_else(Instant::now)),
-        stopped: first.is_none(),
+        stopped,
     }
+}
+
+/// Publishes the driver's next deadline for the sweep; `false` when the session is over.
+fn wait<D: Send + Sync + 'static>(socket: &Socket<D>, tick: Tick) -> bool {
+    let (at, go_on) = match tick {
+        Tick::Wait(t) => (sweep::at(t.into_std()), true),
+        Tick::Stop => (0, false),
+    };
+    socket.ws_wake.at.store(at, Ordering::Relaxed);
+    go_on
 }
 
 impl<D, S> Future for Drive<D, S>
@@ -205,7 +213,7 @@ where
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
+        let this = self.project();
         if *this.stopped {
             return Poll::Ready(());
         }
@@ -219,13 +227,11 @@ where
                 continue;
             }
             let woken = this.socket.ws_wake.poll(cx).is_ready();
-            if woken || this.sleep.as_mut().poll(cx).is_ready() {
-                match this.socket.tick(true) {
-                    Tick::Wait(t) => this.sleep.as_mut().reset(t),
-                    Tick::Stop => {
-                        *this.stopped = true;
-                        return Poll::Ready(());
-                    }
+            let at = this.socket.ws_wake.at.load(Ordering::Relaxed);
+            if woken || (at != 0 && sweep::passed(at, sweep::now())) {
+                if !wait(this.socket, this.socket.tick(true)) {
+                    *this.stopped = true;
+                    return Poll::Ready(());
                 }
                 continue;
             }
