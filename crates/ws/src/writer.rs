@@ -64,7 +64,9 @@ impl Timers {
         }
         if let (true, Some(every)) = (due(self.next_ping), cfg.ping_interval) {
             // On the schedule, not from when the sweep noticed (unless far behind it).
-            let next = self.next_ping.wrapping_add(every.as_millis().min(1 << 30) as u32);
+            let next = self
+                .next_ping
+                .wrapping_add(every.as_millis().min(1 << 30) as u32);
             self.next_ping = if due(next) {
                 sweep::after(every)
             } else {
