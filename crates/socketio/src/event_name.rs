@@ -5,6 +5,7 @@ const INLINE: usize = 22;
 
 /// An event name: up to 22 bytes inline, which covers the names apps use, longer ones
 /// boxed. A boxed name is a 32-byte heap chunk per socket and handler.
+#[derive(Clone)]
 pub(crate) enum EventName {
     Inline { len: u8, bytes: [u8; INLINE] },
     Boxed(Box<str>),
@@ -22,7 +23,7 @@ impl EventName {
         }
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         match self {
             Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
             Self::Boxed(s) => s.as_bytes(),

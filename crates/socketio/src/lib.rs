@@ -57,6 +57,7 @@ mod config;
 mod error;
 mod event_name;
 mod handler;
+mod handler_list;
 mod io;
 mod ns;
 mod operators;

@@ -15,6 +15,7 @@ use crate::adapter::{
 use crate::config::{ParserKind, Recovery};
 use crate::error::ConnectError;
 use crate::handler::ConnectFn;
+use crate::handler_list::CommonHandlers;
 use crate::io::IoInner;
 use crate::operators::BroadcastOperators;
 use crate::parser::Namespace as NspName;
@@ -46,6 +47,9 @@ pub(crate) struct NsInner {
     /// Whether connection state recovery is on (sockets get a private id).
     pub(crate) recovery: bool,
     server_handlers: RwLock<HashMap<String, ServerSideFn>>,
+    /// The event handlers its sockets share (see
+    /// [`crate::handler_list::HandlerList::share`]).
+    pub(crate) common_handlers: CommonHandlers,
     ack_ids: AtomicU64,
     parser: ParserKind,
 }
@@ -77,6 +81,7 @@ impl NsInner {
                 adapter,
                 recovery: recovery.is_some(),
                 server_handlers: RwLock::default(),
+                common_handlers: CommonHandlers::default(),
                 ack_ids: AtomicU64::new(0),
                 parser,
             }

@@ -16,8 +16,8 @@ use crate::ack::{AckFuture, AckRequest, AckResponse, AckSlot};
 use crate::adapter::{BroadcastOptions, PersistedSession};
 use crate::client::Conn;
 use crate::error::{DisconnectReason, EmitError};
-use crate::event_name::EventName;
 use crate::handler::{run, BoxFuture, EventContext, EventFn, EventHandler};
+use crate::handler_list::HandlerList;
 use crate::ns::NsInner;
 use crate::operators::BroadcastOperators;
 use crate::outgoing::encode;
@@ -121,7 +121,7 @@ pub struct Socket {
     pub(crate) connected: AtomicBool,
     /// By event name. A list, not a map: a socket has a few handlers, and a map's table
     /// cost 0.3 KiB per idle socket.
-    handlers: RwLock<Vec<(EventName, EventFn)>>,
+    handlers: RwLock<HandlerList>,
     /// Catch-all handlers and per-packet middlewares: most sockets have none, so they hold
     /// no lists until one is registered.
     hooks: RwLock<Option<Box<Hooks>>>,
@@ -248,13 +248,7 @@ impl Socket {
         H: EventHandler<A>,
         A: 'static,
     {
-        let h = EventFn::new(handler);
-        let event: String = event.into();
-        let mut handlers = write(&self.handlers);
-        match handlers.iter_mut().find(|(e, _)| e.is(&event)) {
-            Some((_, old)) => *old = h,
-            None => handlers.push((EventName::new(event), h)),
-        }
+        write(&self.handlers).set(event.into(), EventFn::new(handler));
     }
 
     /// Registers a handler called for every incoming event before its own handler (Node's
@@ -487,8 +481,11 @@ impl Socket {
         self.dispatch(packet);
     }
 
-    /// Dispatches the packets held until now, in order, and lets later ones through.
+    /// Dispatches the packets held until now, in order, and lets later ones through. The
+    /// connect handler has registered the socket's handlers by now: the list is shared
+    /// with the namespace's other sockets if it is the same as theirs.
     pub(crate) fn release_held(self: &Arc<Self>) {
+        write(&self.handlers).share(&self.ns.common_handlers);
         loop {
             let batch = {
                 let mut held = lock(&self.held);
@@ -577,10 +574,7 @@ impl Socket {
                 Err(e) => tracing::debug!(error = %e, "catch-all handler not called"),
             }
         }
-        let h = read(&self.handlers)
-            .iter()
-            .find(|(e, _)| e.is(&cx.event))
-            .map(|(_, h)| h.clone());
+        let h = read(&self.handlers).get(&cx.event);
         if let Some(h) = h {
             let event = cx.event.clone();
             match h.call(cx) {
