@@ -91,7 +91,11 @@ impl Sender {
     /// ended). Use it for backpressure: send, then await `drained` before sending more.
     pub async fn drained(&self) {
         loop {
-            let notified = self.shared.drained.notified();
+            let notified = self
+                .shared
+                .drained
+                .get_or_init(|| Box::new(tokio::sync::Notify::new()))
+                .notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {

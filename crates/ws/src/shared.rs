@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use atomic_waker::AtomicWaker;
 use iolite_ws_proto::{CloseCode, CloseFrame, Encoder, Role};
@@ -29,12 +29,16 @@ pub(crate) enum State {
     Closing,
 }
 
+/// [`Queue::pong_at`] when no pong waits.
+pub(crate) const NO_PONG: u32 = u32::MAX;
+
 pub(crate) struct Queue {
     pub(crate) frames: VecDeque<Entry>,
     /// Bytes in `frames` plus those in the writer's current batch.
     pub(crate) bytes: usize,
     /// Index in `frames` of a pong the writer has not taken yet.
-    pub(crate) pong_at: Option<usize>,
+    /// ([`NO_PONG`] if none: 4 bytes where an `Option` took 8).
+    pub(crate) pong_at: u32,
     pub(crate) state: State,
     /// The peer's close frame arrived (or the connection failed): no reply to wait for.
     pub(crate) peer_closed: bool,
@@ -49,7 +53,10 @@ pub(crate) struct Shared {
     pub(crate) queue: Mutex<Queue>,
     /// The task that writes: the writer task, or the one polling a [`crate::Connection`].
     pub(crate) writer_waker: AtomicWaker,
-    pub(crate) drained: Notify,
+    /// Made by the first [`crate::Sender::drained`]: most connections never wait for it
+    /// (a `Notify` is 32 bytes). Set before the waiter takes the queue's lock, so a writer
+    /// that empties the queue after that finds it.
+    pub(crate) drained: OnceLock<Box<Notify>>,
     pub(crate) reader_waker: AtomicWaker,
     pub(crate) abort: AtomicU8,
     /// The writer's last write returned `Pending`: the peer is not reading.
@@ -63,6 +70,9 @@ pub(crate) struct Shared {
     pub(crate) role: Role,
     /// The writer's earliest deadline, for the sweep thread (see [`crate::sweep`]).
     pub(crate) wake_at: AtomicU32,
+    /// A deadline of the task polling a [`crate::Connection`], woken with the writer (see
+    /// [`crate::Connection::wake_also_at`]).
+    pub(crate) also_at: AtomicU32,
 }
 
 impl Shared {
@@ -71,7 +81,7 @@ impl Shared {
             queue: Mutex::new(Queue {
                 frames: VecDeque::new(),
                 bytes: 0,
-                pong_at: None,
+                pong_at: NO_PONG,
                 state: State::Open,
                 peer_closed: false,
                 reader_done: false,
@@ -79,7 +89,7 @@ impl Shared {
                 encoder,
             }),
             writer_waker: AtomicWaker::new(),
-            drained: Notify::new(),
+            drained: OnceLock::new(),
             reader_waker: AtomicWaker::new(),
             abort: AtomicU8::new(Abort::None as u8),
             writer_blocked: AtomicBool::new(false),
@@ -87,6 +97,7 @@ impl Shared {
             config,
             role,
             wake_at: AtomicU32::new(0),
+            also_at: AtomicU32::new(0),
         }
     }
 
@@ -134,18 +145,19 @@ impl Shared {
             .encoder
             .encode_control(iolite_ws_proto::OpCode::Pong, payload);
         if self.writer_blocked.load(Ordering::Acquire) {
-            if let Some(i) = q.pong_at {
+            if let Some(i) = Some(q.pong_at).filter(|i| *i != NO_PONG) {
                 let len = frame.wire_len();
-                if let Some(slot) = q.frames.get_mut(i) {
+                if let Some(slot) = q.frames.get_mut(i as usize) {
                     let old = std::mem::replace(slot, frame.into());
                     q.bytes = q.bytes - old.wire_len() + len;
                     return;
                 }
             }
         }
-        let idx = q.frames.len();
+        // A queue of 4 billion frames is past every byte limit long before.
+        let idx = u32::try_from(q.frames.len()).unwrap_or(NO_PONG);
         let wake = q.push(frame.into());
-        q.pong_at = Some(idx);
+        q.pong_at = idx;
         drop(q);
         if wake {
             self.writer_waker.wake();
@@ -178,7 +190,7 @@ impl Shared {
         let dropped: usize = q.frames.iter().map(Entry::wire_len).sum();
         q.bytes -= dropped;
         q.frames.clear();
-        q.pong_at = None;
+        q.pong_at = NO_PONG;
         q.state = State::Closing;
         q.peer_closed = true;
         let f = q
@@ -212,7 +224,10 @@ impl Queue {
 
 impl crate::sweep::Sweepable for Shared {
     fn wake_at(&self) -> crate::sweep::Tick {
-        self.wake_at.load(Ordering::Relaxed)
+        crate::sweep::earliest(
+            self.wake_at.load(Ordering::Relaxed),
+            self.also_at.load(Ordering::Relaxed),
+        )
     }
 
     fn wake(&self) {

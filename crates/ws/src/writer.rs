@@ -234,8 +234,8 @@ impl Writer {
                         {
                             let mut q = shared.lock();
                             q.bytes -= self.batch_bytes;
-                            if q.bytes == 0 {
-                                shared.drained.notify_waiters();
+                            if let (0, Some(n)) = (q.bytes, shared.drained.get()) {
+                                n.notify_waiters();
                             }
                         }
                         match res {
@@ -304,7 +304,7 @@ impl Writer {
         let seen = (q.reader_done, q.peer_closed, closing);
         if self.batch.is_empty() && !q.frames.is_empty() {
             std::mem::swap(&mut q.frames, &mut self.batch);
-            q.pong_at = None;
+            q.pong_at = crate::shared::NO_PONG;
             drop(q);
             self.timers.release_storage = 0;
             self.pos = (0, 0);

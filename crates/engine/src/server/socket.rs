@@ -1,7 +1,7 @@
 //! One Engine.IO session: its transport, its outgoing queue and its heartbeat.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -173,10 +173,6 @@ pub(crate) trait Core<D>: Send + Sync + 'static {
 pub(crate) struct DriverWake {
     flag: AtomicBool,
     waker: AtomicWaker,
-    /// The WebSocket driver's next deadline (a heartbeat, the handler's own), for the
-    /// sweep thread that wakes it: a session has no timer of its own (see
-    /// [`iolite_ws::sweep`]).
-    pub(crate) at: AtomicU32,
 }
 
 impl DriverWake {
@@ -218,16 +214,6 @@ pub struct Socket<D> {
     pub(crate) ws_wake: DriverWake,
     core: Arc<dyn Core<D>>,
     data: D,
-}
-
-impl<D: Send + Sync + 'static> iolite_ws::sweep::Sweepable for Socket<D> {
-    fn wake_at(&self) -> iolite_ws::sweep::Tick {
-        self.ws_wake.at.load(Ordering::Relaxed)
-    }
-
-    fn wake(&self) {
-        self.ws_wake.wake();
-    }
 }
 
 impl<D> std::fmt::Debug for Socket<D> {

@@ -4,14 +4,13 @@
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use iolite_ws::sweep::{self, Sweepable};
+use iolite_ws::sweep;
 use iolite_ws::{Connection, Error as WsError, Message, UpgradedConnection};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -152,31 +151,27 @@ where
     }
 }
 
-pin_project_lite::pin_project! {
-    /// Reads the session's frames in order and keeps its heartbeat, until it closes.
-    ///
-    /// The connection is a one-task [`Connection`]: this also writes what is queued for the
-    /// session, so a session has one task, and a reply goes out without waking another.
-    ///
-    /// A hand-written future: every idle session holds this state, and here it is only the
-    /// session and its connection (an `async` block kept references to them beside them,
-    /// and a `select!` the futures of its branches). Its heartbeat has no timer: the sweep
-    /// thread wakes it (see [`iolite_ws::sweep`]), so the task fits in 384 bytes.
-    pub(crate) struct Drive<D, S>
-    where
-        D: Send,
-        D: Sync,
-        D: 'static,
-        S: AsyncRead,
-        S: AsyncWrite,
-        S: Unpin,
-        S: Send,
-        S: 'static,
-    {
-        socket: Arc<Socket<D>>,
-        rx: Connection<S>,
-        stopped: bool,
-    }
+/// Reads the session's frames in order and keeps its heartbeat, until it closes.
+///
+/// The connection is a one-task [`Connection`]: this also writes what is queued for the
+/// session, so a session has one task, and a reply goes out without waking another.
+///
+/// A hand-written future: every idle session holds this state, and here it is only the
+/// session and its connection (an `async` block kept references to them beside them,
+/// and a `select!` the futures of its branches). Its heartbeat has no timer: its deadline
+/// rides on the connection's own registration with the sweep thread
+/// ([`Connection::wake_also_at`], [`iolite_ws::sweep`]), so the task fits in 384 bytes.
+pub(crate) struct Drive<D, S>
+where
+    D: Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    socket: Arc<Socket<D>>,
+    rx: Connection<S>,
+    /// The heartbeat's (or the handler's) next deadline, also set on `rx` so that the
+    /// connection's sweep wakes this task for it.
+    at: sweep::Tick,
+    stopped: bool,
 }
 
 /// The task that drives a session on its WebSocket; see [`Drive`].
@@ -185,24 +180,34 @@ where
     D: Send + Sync + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let stopped = !wait(&socket, socket.tick(true));
-    let weak: Weak<dyn Sweepable> = Arc::downgrade(&socket) as _;
-    sweep::register(weak, socket.finest_interval());
-    Drive {
+    // The heartbeat's deadlines go through the connection's sweep registration.
+    sweep::finer(socket.finest_interval());
+    let mut drive = Drive {
         socket,
         rx,
-        stopped,
-    }
+        at: 0,
+        stopped: false,
+    };
+    drive.stopped = !drive.wait();
+    drive
 }
 
-/// Publishes the driver's next deadline for the sweep; `false` when the session is over.
-fn wait<D: Send + Sync + 'static>(socket: &Socket<D>, tick: Tick) -> bool {
-    let (at, go_on) = match tick {
-        Tick::Wait(t) => (sweep::at(t.into_std()), true),
-        Tick::Stop => (0, false),
-    };
-    socket.ws_wake.at.store(at, Ordering::Relaxed);
-    go_on
+impl<D, S> Drive<D, S>
+where
+    D: Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// Runs the session's timers and publishes its next deadline; `false` when the session
+    /// is over.
+    fn wait(&mut self) -> bool {
+        let (at, go_on) = match self.socket.tick(true) {
+            Tick::Wait(t) => (sweep::at(t.into_std()), true),
+            Tick::Stop => (0, false),
+        };
+        self.at = at;
+        self.rx.wake_also_at(at);
+        go_on
+    }
 }
 
 impl<D, S> Future for Drive<D, S>
@@ -213,24 +218,24 @@ where
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        if *this.stopped {
+        let this = self.get_mut();
+        if this.stopped {
             return Poll::Ready(());
         }
         loop {
             // Messages first, in order; then the session's own wake-ups and the heartbeat.
             if let Poll::Ready(msg) = this.rx.poll_recv(cx) {
-                if on_message(this.socket, msg).is_break() {
-                    *this.stopped = true;
+                if on_message(&this.socket, msg).is_break() {
+                    this.stopped = true;
                     return Poll::Ready(());
                 }
                 continue;
             }
             let woken = this.socket.ws_wake.poll(cx).is_ready();
-            let at = this.socket.ws_wake.at.load(Ordering::Relaxed);
+            let at = this.at;
             if woken || (at != 0 && sweep::passed(at, sweep::now())) {
-                if !wait(this.socket, this.socket.tick(true)) {
-                    *this.stopped = true;
+                if !this.wait() {
+                    this.stopped = true;
                     return Poll::Ready(());
                 }
                 continue;
