@@ -25,11 +25,11 @@ pub(crate) type Conn = iolite_engine::Socket<ClientState>;
 #[derive(Default)]
 pub struct ClientState {
     decoder: Mutex<Option<Decoder>>,
-    /// The client's sockets, one per namespace (named by `socket.ns.name`). Most clients
-    /// have one, so the list is sized exactly rather than grown by doubling.
-    sockets: Mutex<Vec<SocketRef>>,
-    /// Namespaces whose CONNECT is being handled; emptied (and its storage freed) once done.
-    connecting: Mutex<Vec<String>>,
+    /// The client's sockets, one per namespace (named by `socket.ns.name`).
+    sockets: Mutex<ClientSockets>,
+    /// Namespaces whose CONNECT is being handled: usually one for a moment, so a list
+    /// sized exactly (16 bytes where a `Vec` is 24 in every client).
+    connecting: Mutex<Box<[String]>>,
 }
 
 pub(crate) struct IoHandler {
@@ -85,7 +85,7 @@ impl Handler for IoHandler {
     }
 
     fn on_close(&self, conn: &Arc<Conn>, reason: CloseReason) {
-        let sockets: Vec<_> = std::mem::take(&mut *lock(&conn.data().sockets));
+        let sockets = lock(&conn.data().sockets).take();
         for s in sockets {
             s.close(DisconnectReason::from(reason));
         }
@@ -94,6 +94,7 @@ impl Handler for IoHandler {
 
 fn find(conn: &Conn, nsp: &str) -> Option<SocketRef> {
     lock(&conn.data().sockets)
+        .as_slice()
         .iter()
         .find(|s| s.ns.name == nsp)
         .cloned()
@@ -105,7 +106,7 @@ pub(crate) fn remove_socket(conn: &Conn, nsp: &str) {
 
 /// Node's `socket.disconnect(true)`: every namespace of the client, then the connection.
 pub(crate) fn disconnect_client(conn: &Arc<Conn>) {
-    let sockets: Vec<_> = lock(&conn.data().sockets).clone();
+    let sockets = lock(&conn.data().sockets).as_slice().to_vec();
     for s in sockets {
         s.disconnect();
     }
@@ -153,7 +154,12 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
         let _ = encode(parser, &err).send(conn);
         return;
     };
-    lock(&conn.data().connecting).push(name.clone());
+    {
+        let mut connecting = lock(&conn.data().connecting);
+        let mut names = std::mem::take(&mut *connecting).into_vec();
+        names.push(name.clone());
+        *connecting = names.into_boxed_slice();
+    }
     let conn = conn.clone();
     let skip = io
         .config
@@ -163,10 +169,9 @@ fn connect(io: &Arc<IoInner>, conn: &Arc<Conn>, name: String, packet: Packet) {
     run(Box::pin(async move {
         let done = |conn: &Conn| {
             let mut connecting = lock(&conn.data().connecting);
-            connecting.retain(|n| n != &name);
-            if connecting.is_empty() {
-                *connecting = Vec::new();
-            }
+            let mut names = std::mem::take(&mut *connecting).into_vec();
+            names.retain(|n| n != &name);
+            *connecting = names.into_boxed_slice();
         };
         let pid = auth.get("pid").and_then(Value::as_str).map(str::to_owned);
         let offset = auth
@@ -297,9 +302,7 @@ fn register(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef, rooms: Vec<
     for r in rooms.into_iter().chain(pending) {
         ns.rooms.join(socket, r);
     }
-    let mut sockets = lock(&conn.data().sockets);
-    sockets.reserve_exact(1);
-    sockets.push(socket.clone());
+    lock(&conn.data().sockets).push(socket.clone());
 }
 
 fn send_connect(socket: &SocketRef) {
@@ -309,4 +312,61 @@ fn send_connect(socket: &SocketRef) {
         data.insert("pid".into(), Value::String(pid.as_str().to_owned()));
     }
     let _ = socket.send_packet(&Packet::connect(socket.ns.nsp.clone(), Value::Object(data)));
+}
+
+/// A client's sockets, one per namespace. Most clients have one, kept inline: a list would
+/// be an allocation per client.
+#[derive(Default)]
+enum ClientSockets {
+    #[default]
+    None,
+    One(SocketRef),
+    Many(Vec<SocketRef>),
+}
+
+impl ClientSockets {
+    fn as_slice(&self) -> &[SocketRef] {
+        match self {
+            Self::None => &[],
+            Self::One(s) => std::slice::from_ref(s),
+            Self::Many(v) => v,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    fn push(&mut self, socket: SocketRef) {
+        *self = match std::mem::take(self) {
+            Self::None => Self::One(socket),
+            Self::One(first) => Self::Many(vec![first, socket]),
+            Self::Many(mut v) => {
+                v.push(socket);
+                Self::Many(v)
+            }
+        };
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&SocketRef) -> bool) {
+        let mut v = self.take();
+        v.retain(keep);
+        *self = match (v.pop(), v.is_empty()) {
+            (None, _) => Self::None,
+            (Some(s), true) => Self::One(s),
+            (Some(s), false) => {
+                v.push(s);
+                Self::Many(v)
+            }
+        };
+    }
+
+    /// Takes them all out, leaving none.
+    fn take(&mut self) -> Vec<SocketRef> {
+        match std::mem::take(self) {
+            Self::None => Vec::new(),
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
 }

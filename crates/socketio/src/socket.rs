@@ -132,11 +132,43 @@ pub struct Socket {
     /// `None` for the default `{}`: a JSON value is 72 bytes, and most sockets never set one.
     data: Mutex<Option<Box<Value>>>,
     extensions: Mutex<http::Extensions>,
-    /// `Some` until the socket connects or is dropped: rooms joined by middlewares.
-    pending_rooms: Mutex<Option<Vec<Room>>>,
-    /// `Some` until the connect handler has registered its handlers: packets that came in
-    /// meanwhile, dispatched in order once it has.
-    held: Mutex<Option<Vec<Packet>>>,
+    /// Rooms joined by middlewares and packets held for the connect handler, while the
+    /// socket connects.
+    connecting: Mutex<Connecting>,
+}
+
+/// What a socket keeps while it connects: 16 bytes, and the lists are allocated only if
+/// something goes in them (two `Option<Vec>`s took 64 bytes in every socket).
+struct Connecting {
+    /// Until the socket connects (or is closed): joins go to `rooms`.
+    rooms_open: bool,
+    /// Until the connect handler has registered its handlers: packets go to `held`, to be
+    /// dispatched in order once it has.
+    holding: bool,
+    lists: Option<Box<ConnectingLists>>,
+}
+
+#[derive(Default)]
+struct ConnectingLists {
+    rooms: Vec<Room>,
+    held: Vec<Packet>,
+}
+
+impl Connecting {
+    fn lists(&mut self) -> &mut ConnectingLists {
+        self.lists.get_or_insert_with(Box::default)
+    }
+
+    fn rooms(&self) -> &[Room] {
+        self.lists.as_ref().map_or(&[], |l| &l.rooms)
+    }
+
+    /// Frees the lists once neither is in use.
+    fn tidy(&mut self) {
+        if !self.rooms_open && !self.holding {
+            self.lists = None;
+        }
+    }
 }
 
 /// Socket data as stored: the default empty object as `None`.
@@ -203,8 +235,11 @@ impl Socket {
             acks: Mutex::default(),
             data: Mutex::new(boxed_data(data)),
             extensions: Mutex::default(),
-            pending_rooms: Mutex::new(Some(Vec::new())),
-            held: Mutex::new(Some(Vec::new())),
+            connecting: Mutex::new(Connecting {
+                rooms_open: true,
+                holding: true,
+                lists: None,
+            }),
         })
     }
 
@@ -340,33 +375,44 @@ impl Socket {
             if let Some(me) = self.ns.get_socket(&self.id) {
                 self.ns.rooms.join(&me, room.into());
             }
-        } else if let Some(pending) = lock(&self.pending_rooms).as_mut() {
+        } else {
+            let mut c = lock(&self.connecting);
             let room = room.into();
-            if !pending.contains(&room) {
-                pending.push(room);
+            if c.rooms_open && !c.rooms().contains(&room) {
+                c.lists().rooms.push(room);
             }
         }
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: &str) {
-        if let Some(pending) = lock(&self.pending_rooms).as_mut() {
-            pending.retain(|r| &**r != room);
+        {
+            let mut c = lock(&self.connecting);
+            if let (true, Some(l)) = (c.rooms_open, c.lists.as_mut()) {
+                l.rooms.retain(|r| &**r != room);
+            }
         }
         self.ns.rooms.leave(self.id, room);
     }
 
     /// The rooms this socket is in (its own id among them).
     pub fn rooms(&self) -> Vec<Room> {
-        if let Some(pending) = lock(&self.pending_rooms).as_ref() {
-            return pending.clone();
+        {
+            let c = lock(&self.connecting);
+            if c.rooms_open {
+                return c.rooms().to_vec();
+            }
         }
         self.ns.rooms.rooms_of(self.id)
     }
 
     /// The rooms joined before the socket connected; from now on joins go to the index.
     pub(crate) fn take_pending_rooms(&self) -> Vec<Room> {
-        lock(&self.pending_rooms).take().unwrap_or_default()
+        let mut c = lock(&self.connecting);
+        c.rooms_open = false;
+        let rooms = c.lists.as_mut().map(|l| std::mem::take(&mut l.rooms));
+        c.tidy();
+        rooms.unwrap_or_default()
     }
 
     /// A broadcast to a room, without this socket (Node's `socket.to(room)`).
@@ -466,15 +512,15 @@ impl Socket {
     /// `connection` listeners run before any later packet is read, loses none of them.
     pub(crate) fn on_packet(self: &Arc<Self>, packet: Packet) {
         {
-            let mut held = lock(&self.held);
-            if let Some(h) = held.as_mut() {
-                if h.len() >= MAX_HELD {
-                    drop(held);
+            let mut c = lock(&self.connecting);
+            if c.holding {
+                if c.lists.as_ref().map_or(0, |l| l.held.len()) >= MAX_HELD {
+                    drop(c);
                     tracing::debug!(socket = %self.id, "too many packets before the connect handler ran");
                     self.conn.close();
                     return;
                 }
-                h.push(packet);
+                c.lists().held.push(packet);
                 return;
             }
         }
@@ -488,12 +534,14 @@ impl Socket {
         write(&self.handlers).share(&self.ns.common_handlers);
         loop {
             let batch = {
-                let mut held = lock(&self.held);
-                match held.as_mut() {
-                    Some(h) if !h.is_empty() => std::mem::take(h),
+                let mut c = lock(&self.connecting);
+                let holding = c.holding;
+                match c.lists.as_mut() {
+                    Some(l) if holding && !l.held.is_empty() => std::mem::take(&mut l.held),
                     _ => {
                         // Empty: from now on packets are dispatched as they come.
-                        *held = None;
+                        c.holding = false;
+                        c.tidy();
                         return;
                     }
                 }
@@ -592,7 +640,14 @@ impl Socket {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
-        lock(&self.pending_rooms).take();
+        {
+            let mut c = lock(&self.connecting);
+            c.rooms_open = false;
+            if let Some(l) = c.lists.as_mut() {
+                l.rooms = Vec::new();
+            }
+            c.tidy();
+        }
         if reason.is_recoverable() {
             if let Some(pid) = self.pid {
                 self.ns.adapter.persist_session(PersistedSession {
