@@ -18,7 +18,9 @@ use http::{Extensions, HeaderMap, Method, Uri, Version};
 /// sessions never do after the handshake; the `Uri` too is built on first use. The peer
 /// address is kept beside the extensions, so these are usually empty and hold no map.
 pub struct RequestHead {
-    method: Method,
+    /// `None` for `GET`, which nearly every session's request is: 8 bytes where a `Method`
+    /// is 24.
+    method: Option<Box<Method>>,
     /// Set at once only for a URI that is more than its path (absolute form) or whose path
     /// was not kept; otherwise built from `raw` on first use.
     uri: OnceLock<Box<Uri>>,
@@ -30,9 +32,17 @@ pub struct RequestHead {
     raw: Bytes,
     /// Length of the path and query at the start of `raw`.
     path_len: u16,
-    headers: OnceLock<Box<HeaderMap>>,
-    parts: OnceLock<Box<Parts>>,
+    /// The headers and, if asked for, the whole head, built on first use (one box for both).
+    built: OnceLock<Box<Built>>,
 }
+
+struct Built {
+    headers: HeaderMap,
+    parts: OnceLock<Parts>,
+}
+
+/// What `method` means when it is `None`.
+static GET: Method = Method::GET;
 
 impl RequestHead {
     /// Copies what a session keeps of `parts`.
@@ -74,22 +84,24 @@ impl RequestHead {
             parts.extensions
         };
         Self {
-            method: parts.method,
+            method: (parts.method != Method::GET).then(|| Box::new(parts.method)),
             uri,
             version: parts.version,
             remote,
             extensions,
             raw,
             path_len,
-            headers: OnceLock::new(),
-            parts: OnceLock::new(),
+            built: OnceLock::new(),
         }
     }
 
     /// A head with only `headers` (for a handshake made by hand, as in tests).
     pub fn from_headers(headers: HeaderMap) -> Self {
         let head = Self::new(http::Request::new(()).into_parts().0);
-        let _ = head.headers.set(Box::new(headers));
+        let _ = head.built.set(Box::new(Built {
+            headers,
+            parts: OnceLock::new(),
+        }));
         head
     }
 
@@ -105,7 +117,7 @@ impl RequestHead {
 
     /// The request method.
     pub fn method(&self) -> &Method {
-        &self.method
+        self.method.as_deref().unwrap_or(&GET)
     }
 
     /// The request URI (for a server: the path and query), built on first use.
@@ -154,15 +166,15 @@ impl RequestHead {
 
     /// The request headers, built on first use.
     pub fn headers(&self) -> &HeaderMap {
-        self.headers.get_or_init(|| Box::new(self.parse_headers()))
+        &self.built().headers
     }
 
     /// The whole head as `http` has it (the peer address back in the extensions), built on
     /// first use.
     pub fn parts(&self) -> &Parts {
-        self.parts.get_or_init(|| {
+        self.built().parts.get_or_init(|| {
             let (mut parts, ()) = http::Request::new(()).into_parts();
-            parts.method = self.method.clone();
+            parts.method = self.method().clone();
             parts.uri = self.uri().clone();
             parts.version = self.version;
             parts.headers = self.headers().clone();
@@ -170,7 +182,16 @@ impl RequestHead {
             if let Some(addr) = self.remote {
                 parts.extensions.insert(addr);
             }
-            Box::new(parts)
+            parts
+        })
+    }
+
+    fn built(&self) -> &Built {
+        self.built.get_or_init(|| {
+            Box::new(Built {
+                headers: self.parse_headers(),
+                parts: OnceLock::new(),
+            })
         })
     }
 
@@ -204,7 +225,7 @@ impl RequestHead {
 impl std::fmt::Debug for RequestHead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestHead")
-            .field("method", &self.method)
+            .field("method", self.method())
             .field("path", &self.path_and_query())
             .field("remote", &self.remote)
             .finish_non_exhaustive()
@@ -302,5 +323,24 @@ mod tests {
             head.parts().uri,
             "http://a.example:8080/socket.io/?EIO=4&x=1"
         );
+    }
+
+    #[test]
+    fn the_method_headers_and_parts_come_back_as_given() {
+        for method in [http::Method::GET, http::Method::POST, http::Method::OPTIONS] {
+            let mut req = Request::new(());
+            *req.method_mut() = method.clone();
+            req.headers_mut()
+                .insert("x-a", HeaderValue::from_static("1"));
+            let head = RequestHead::new(req.into_parts().0);
+            assert_eq!(head.method(), method);
+            assert_eq!(head.headers()["x-a"], "1");
+            let parts = head.parts();
+            assert_eq!(parts.method, method);
+            assert_eq!(parts.headers["x-a"], "1");
+        }
+        // Kept for every session's life: the headers and the whole head are built on
+        // first use, in one box.
+        assert!(std::mem::size_of::<RequestHead>() <= 120);
     }
 }
