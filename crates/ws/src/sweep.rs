@@ -28,8 +28,10 @@ const FINEST_MS: u32 = 5;
 /// whole sweep.
 const SHARDS: usize = 8;
 
-/// Something with a deadline to be woken at.
-pub trait Sweepable: Send + Sync {
+/// Something with a deadline to be woken at (a connection's shared state; a task that
+/// polls a [`crate::Connection`] sets its own deadline with
+/// [`crate::Connection::wake_also_at`]).
+pub(crate) trait Sweepable: Send + Sync {
     /// The earliest deadline not yet handled, or `0`.
     fn wake_at(&self) -> Tick;
     /// Called by the sweep once `wake_at` has passed (again on every sweep until the
@@ -65,11 +67,13 @@ pub fn at(at: Instant) -> Tick {
 }
 
 /// Sweeps at least four times per `d` from now on (no more often than every 5 ms): for a
-/// deadline shorter than any interval given to [`register`].
+/// deadline shorter than the intervals of the connections' configurations.
 pub fn finer(d: Duration) {
-    registry()
-        .every_ms
-        .fetch_min(every_ms(d), Ordering::Relaxed);
+    let r = registry();
+    // Only when it got finer: the thread may be in a longer pause, or parked.
+    if r.lower(d) {
+        start(r);
+    }
 }
 
 fn every_ms(finest: Duration) -> u32 {
@@ -115,8 +119,14 @@ impl Registry {
         }
     }
 
+    /// Sweeps at least four times per `d`; whether that is more often than before.
+    fn lower(&self, d: Duration) -> bool {
+        let every = every_ms(d);
+        self.every_ms.fetch_min(every, Ordering::Relaxed) > every
+    }
+
     fn add(&self, item: Weak<dyn Sweepable>, finest: Duration) {
-        self.every_ms.fetch_min(every_ms(finest), Ordering::Relaxed);
+        self.lower(finest);
         let shard = self.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS;
         lock(&self.shards[shard]).push(item);
     }
@@ -129,7 +139,7 @@ fn registry() -> &'static Registry {
 
 /// Watches `item` until it is dropped. `finest` is the shortest interval it will set a
 /// deadline for; sweeps run at least four times as often (between 5 and 250 ms apart).
-pub fn register(item: Weak<dyn Sweepable>, finest: Duration) {
+pub(crate) fn register(item: Weak<dyn Sweepable>, finest: Duration) {
     let r = registry();
     r.add(item, finest);
     start(r);
@@ -275,6 +285,17 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(25));
         assert!(!later.woken.load(Ordering::Relaxed));
         assert!(!none.woken.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn only_a_finer_interval_wakes_the_thread() {
+        let r = Registry::new();
+        assert!(r.lower(Duration::from_millis(400)));
+        assert_eq!(r.every_ms.load(Ordering::Relaxed), 100);
+        assert!(!r.lower(Duration::from_millis(400)));
+        assert!(!r.lower(Duration::from_secs(10)));
+        assert!(r.lower(Duration::from_millis(8)));
+        assert_eq!(r.every_ms.load(Ordering::Relaxed), FINEST_MS);
     }
 
     #[test]
