@@ -34,6 +34,11 @@ use iolite_ws::{
 use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream};
 
+/// The allocator the `iolite` binary ships with: tokio's 128-byte-aligned task and I/O blocks
+/// from slabs, without glibc's holes around each (docs/benchmarks.md, "The allocator's share").
+#[global_allocator]
+static ALLOC: iolite_ws::slab_alloc::SlabAlloc = iolite_ws::slab_alloc::SlabAlloc::new();
+
 type Members = RwLock<HashMap<u64, Sender>>;
 
 /// Rooms of the raw WebSocket broadcast endpoint.

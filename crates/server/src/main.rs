@@ -4,6 +4,11 @@
 use clap::Parser as _;
 use iolite_server::config::{Cli, Config, LogFormat};
 
+/// tokio's 128-byte-aligned task and I/O blocks come from slabs: glibc leaves a hole around
+/// each, about a third of an idle connection's memory (docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: iolite_ws::slab_alloc::SlabAlloc = iolite_ws::slab_alloc::SlabAlloc::new();
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let config = match cli.load() {

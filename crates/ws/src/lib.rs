@@ -50,6 +50,7 @@ mod receiver;
 mod sender;
 mod server;
 mod shared;
+pub mod slab_alloc;
 mod socket;
 pub mod sweep;
 #[cfg(feature = "hyper")]
