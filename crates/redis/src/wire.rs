@@ -394,14 +394,14 @@ pub fn handshake_json(h: &Handshake) -> Value {
         .map(|d| d.as_millis())
         .unwrap_or(0);
     let query = h
-        .url
+        .url()
         .split_once('?')
         .map(|(_, q)| query_json(q))
         .unwrap_or_else(|| Value::Object(Map::new()));
     let mut m = Map::new();
     m.insert("headers".into(), Value::Object(headers));
     m.insert("time".into(), Value::String(js_date_string(h.issued)));
-    if let Some(a) = h.address {
+    if let Some(a) = h.address() {
         m.insert("address".into(), Value::String(a.ip().to_string()));
     }
     m.insert(
@@ -413,7 +413,7 @@ pub fn handshake_json(h: &Handshake) -> Value {
         "issued".into(),
         Value::from(u64::try_from(issued).unwrap_or(u64::MAX)),
     );
-    m.insert("url".into(), Value::String(h.url.clone()));
+    m.insert("url".into(), Value::String(h.url().to_owned()));
     m.insert("query".into(), query);
     m.insert("auth".into(), h.auth.clone());
     Value::Object(m)
@@ -454,20 +454,15 @@ pub fn handshake_from_json(v: &Value) -> Handshake {
                 .ok()
         })
         .map(|ip| SocketAddr::new(ip, 0));
-    Handshake {
-        auth: v
-            .get("auth")
+    Handshake::new(
+        v.get("auth")
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new())),
-        headers: headers.into(),
-        url: v
-            .get("url")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        issued,
+        headers,
+        v.get("url").and_then(Value::as_str).unwrap_or_default(),
         address,
-    }
+        issued,
+    )
 }
 
 /// `querystring.parse(q)` as Node's `url.parse(url, true).query`: `+` is a space, a
@@ -1001,13 +996,13 @@ mod tests {
         headers.insert("host", http::HeaderValue::from_static("x"));
         headers.append("set-cookie", http::HeaderValue::from_static("a=1"));
         headers.append("set-cookie", http::HeaderValue::from_static("b=2"));
-        let h = Handshake {
-            auth: json!({"token": "t"}),
-            headers: headers.into(),
-            url: "/socket.io/?EIO=4&transport=websocket&x=1".into(),
-            issued: UNIX_EPOCH + Duration::from_millis(1_795_474_942_455),
-            address: Some("127.0.0.1:5000".parse().unwrap()),
-        };
+        let h = Handshake::new(
+            json!({"token": "t"}),
+            headers,
+            "/socket.io/?EIO=4&transport=websocket&x=1",
+            Some("127.0.0.1:5000".parse().unwrap()),
+            UNIX_EPOCH + Duration::from_millis(1_795_474_942_455),
+        );
         let j = handshake_json(&h);
         assert_eq!(
             j["time"],
@@ -1022,14 +1017,14 @@ mod tests {
         assert_eq!(j["headers"]["set-cookie"], json!(["a=1", "b=2"]));
         let back = handshake_from_json(&j);
         assert_eq!(back.auth, h.auth);
-        assert_eq!(back.url, h.url);
+        assert_eq!(back.url(), h.url());
         assert_eq!(back.issued, h.issued);
         assert_eq!(back.headers, h.headers);
-        assert_eq!(back.address.unwrap().ip(), h.address.unwrap().ip());
+        assert_eq!(back.address().unwrap().ip(), h.address().unwrap().ip());
         // Anything missing or of the wrong type is left empty, never a panic.
         let empty = handshake_from_json(&json!({"headers": 3, "issued": -1, "address": "nope"}));
-        assert_eq!(empty.url, "");
-        assert!(empty.address.is_none());
+        assert_eq!(empty.url(), "/", "no url: the root, as hyper has it");
+        assert!(empty.address().is_none());
     }
 
     #[test]

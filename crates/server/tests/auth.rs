@@ -662,13 +662,13 @@ fn handshake(auth: Value, authorization: Option<&str>) -> iolite::Handshake {
     if let Some(a) = authorization {
         headers.insert(http::header::AUTHORIZATION, a.parse().unwrap());
     }
-    iolite::Handshake {
+    iolite::Handshake::new(
         auth,
-        headers: headers.into(),
-        url: "/socket.io/?EIO=4&transport=websocket".into(),
-        issued: SystemTime::now(),
-        address: None,
-    }
+        headers,
+        "/socket.io/?EIO=4&transport=websocket",
+        None,
+        SystemTime::now(),
+    )
 }
 
 #[test]

@@ -75,25 +75,56 @@ impl std::fmt::Debug for Headers {
 }
 
 /// What the client sent when it connected (Node's `socket.handshake`).
+///
+/// The URL and the peer address are read from the opening request's head, which the
+/// session keeps anyway ([`Headers`]), rather than copied into every socket.
 #[derive(Clone, Debug)]
 pub struct Handshake {
     /// The `auth` payload of the CONNECT packet (`{}` when there was none).
     pub auth: Value,
     /// Headers of the request that opened the Engine.IO session.
     pub headers: Headers,
-    /// Its URL (path and query).
-    pub url: String,
     /// When the socket connected.
     pub issued: SystemTime,
-    /// The peer address, when the server put it in the request extensions.
-    pub address: Option<std::net::SocketAddr>,
 }
 
 impl Handshake {
+    /// A handshake made by hand (tests) or described by another node: `url` is the request
+    /// target (path and query; `/` when it is not a valid one), `address` the peer's.
+    pub fn new(
+        auth: Value,
+        headers: http::HeaderMap,
+        url: &str,
+        address: Option<std::net::SocketAddr>,
+        issued: SystemTime,
+    ) -> Self {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.headers = headers;
+        parts.uri = http::Uri::try_from(url).unwrap_or_default();
+        if let Some(a) = address {
+            parts.extensions.insert(a);
+        }
+        Self {
+            auth,
+            headers: Headers(Arc::new(iolite_engine::RequestHead::new(parts))),
+            issued,
+        }
+    }
+
+    /// The URL of the opening request as the client sent it (path and query).
+    pub fn url(&self) -> &str {
+        self.headers.0.target()
+    }
+
+    /// The peer address, when the server put it in the request extensions.
+    pub fn address(&self) -> Option<std::net::SocketAddr> {
+        self.headers.0.remote_addr()
+    }
+
     /// A query parameter of the handshake URL, decoded as `URLSearchParams` (the last of
     /// repeated keys wins).
     pub fn query(&self, name: &str) -> Option<String> {
-        let q = self.url.split_once('?')?.1;
+        let q = self.url().split_once('?')?.1;
         iolite_engine::query_param(q, name).map(|v| v.into_owned())
     }
 }
@@ -199,13 +230,10 @@ impl Socket {
         auth: Value,
         restored: Option<(Sid, Sid, Value)>,
     ) -> Result<Self, iolite_engine::RandomError> {
-        let head = conn.head();
         let handshake = Handshake {
             auth,
             headers: Headers::of(conn.shared_request()),
-            url: head.target(),
             issued: SystemTime::now(),
-            address: head.remote_addr(),
         };
         let recovery = ns.recovery;
         let (id, pid, data, recovered) = match restored {

@@ -184,7 +184,8 @@ async fn the_handshake_headers_are_shared_by_the_sockets_of_a_connection() {
     assert_eq!(a.headers["x-app"], "chat");
     assert_eq!(a.headers, b.headers);
     assert!(std::ptr::eq(&*a.headers, &*b.headers), "copied per socket");
-    assert!(a.url.ends_with("&x=1"), "{}", a.url);
+    assert!(a.url().ends_with("&x=1"), "{}", a.url());
+    assert!(a.address().is_some_and(|addr| addr.ip().is_loopback()));
 }
 
 /// A second handler for an event replaces the first; other events keep theirs.

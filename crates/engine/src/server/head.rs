@@ -21,16 +21,19 @@ pub struct RequestHead {
     /// `None` for `GET`, which nearly every session's request is: 8 bytes where a `Method`
     /// is 24.
     method: Option<Box<Method>>,
-    /// Set at once only for a URI that is more than its path (absolute form) or whose path
-    /// was not kept; otherwise built from `raw` on first use.
+    /// Set at once only for a target that was not kept (over 64 KiB); otherwise built from
+    /// `raw` on first use.
     uri: OnceLock<Box<Uri>>,
     version: Version,
+    /// The target at the start of `raw` is in absolute form (`http://host/path`).
+    absolute: bool,
     remote: Option<SocketAddr>,
     extensions: Extensions,
-    /// The path and query, then one line per header: a sensitivity mark (`+` or `-`), the
-    /// name, `:`, the value, `\n`. A name has no `:` and a value no `\n`.
+    /// The request target as sent (the path and query, or the whole URI in absolute form),
+    /// then one line per header: a sensitivity mark (`+` or `-`), the name, `:`, the value,
+    /// `\n`. A name has no `:` and a value no `\n`.
     raw: Bytes,
-    /// Length of the path and query at the start of `raw`.
+    /// Length of the target at the start of `raw`.
     path_len: u16,
     /// The headers and, if asked for, the whole head, built on first use (one box for both).
     built: OnceLock<Box<Built>>,
@@ -47,7 +50,14 @@ static GET: Method = Method::GET;
 impl RequestHead {
     /// Copies what a session keeps of `parts`.
     pub fn new(mut parts: Parts) -> Self {
-        let path = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
+        let absolute = parts.uri.scheme().is_some() || parts.uri.authority().is_some();
+        let whole;
+        let path = if absolute {
+            whole = parts.uri.to_string();
+            whole.as_str()
+        } else {
+            parts.uri.path_and_query().map_or("", |pq| pq.as_str())
+        };
         let size = path.len()
             + parts
                 .headers
@@ -56,7 +66,7 @@ impl RequestHead {
                 .sum::<usize>();
         let mut raw = BytesMut::with_capacity(size);
         raw.extend_from_slice(path.as_bytes());
-        // A path longer than 64 KiB is not kept (hyper's default limits refuse it anyway).
+        // A target longer than 64 KiB is not kept (hyper's default limits refuse it anyway).
         let path_len = u16::try_from(path.len()).unwrap_or(0);
         raw.truncate(usize::from(path_len));
         for (name, value) in &parts.headers {
@@ -67,15 +77,10 @@ impl RequestHead {
             raw.extend_from_slice(b"\n");
         }
         let raw = raw.freeze();
+        let kept = usize::from(path_len) == path.len();
         let uri = OnceLock::new();
-        if usize::from(path_len) != path.len()
-            || parts.uri.scheme().is_some()
-            || parts.uri.authority().is_some()
-        {
-            let _ = uri.set(Box::new(Self::owned_uri(
-                &parts.uri,
-                raw.slice(..usize::from(path_len)),
-            )));
+        if !kept {
+            let _ = uri.set(Box::new(parts.uri));
         }
         let remote = parts.extensions.remove::<SocketAddr>();
         let extensions = if parts.extensions.is_empty() {
@@ -87,6 +92,7 @@ impl RequestHead {
             method: (parts.method != Method::GET).then(|| Box::new(parts.method)),
             uri,
             version: parts.version,
+            absolute: absolute && kept,
             remote,
             extensions,
             raw,
@@ -105,16 +111,6 @@ impl RequestHead {
         head
     }
 
-    /// `uri` with its path and query in `path` (the same text, in bytes the head owns).
-    fn owned_uri(uri: &Uri, path: Bytes) -> Uri {
-        let Ok(pq) = http::uri::PathAndQuery::from_maybe_shared(path) else {
-            return uri.clone();
-        };
-        let mut owned = uri.clone().into_parts();
-        owned.path_and_query = Some(pq);
-        Uri::from_parts(owned).unwrap_or_else(|_| uri.clone())
-    }
-
     /// The request method.
     pub fn method(&self) -> &Method {
         self.method.as_deref().unwrap_or(&GET)
@@ -130,21 +126,22 @@ impl RequestHead {
 
     /// The path and query of the request URI (`/` if there were none).
     pub fn path_and_query(&self) -> &str {
-        if let Some(uri) = self.uri.get() {
-            return uri.path_and_query().map_or("/", |pq| pq.as_str());
+        if self.absolute || self.uri.get().is_some() {
+            return self.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        }
+        self.target()
+    }
+
+    /// The request target as the client sent it (Node's `req.url`): the path and query,
+    /// or the whole URI in absolute form (`/` if there were none; for a target over 64 KiB,
+    /// which is not kept, its path and query).
+    pub fn target(&self) -> &str {
+        if self.uri.get().is_some() && !self.absolute && self.path_len == 0 {
+            return self.uri().path_and_query().map_or("/", |pq| pq.as_str());
         }
         match std::str::from_utf8(&self.raw[..usize::from(self.path_len)]) {
             Ok("") | Err(_) => "/",
-            Ok(p) => p,
-        }
-    }
-
-    /// The request target as a string (Node's `req.url`): the path and query, or the
-    /// whole URI when the client sent it in absolute form.
-    pub fn target(&self) -> String {
-        match self.uri.get() {
-            Some(uri) if uri.scheme().is_some() || uri.authority().is_some() => uri.to_string(),
-            _ => self.path_and_query().to_owned(),
+            Ok(t) => t,
         }
     }
 
@@ -323,6 +320,24 @@ mod tests {
             head.parts().uri,
             "http://a.example:8080/socket.io/?EIO=4&x=1"
         );
+    }
+
+    #[test]
+    fn the_longest_target_http_allows_is_kept() {
+        let mut long = format!("/socket.io/?EIO=4&x={}", "a".repeat(70_000));
+        let mut req = Request::new(());
+        while Uri::try_from(long.as_str()).is_err() {
+            long.pop();
+        }
+        assert!(long.len() > 60_000);
+        *req.uri_mut() = Uri::try_from(long.as_str()).unwrap();
+        req.headers_mut()
+            .insert("x-a", HeaderValue::from_static("1"));
+        let head = RequestHead::new(req.into_parts().0);
+        assert_eq!(head.target(), long);
+        assert_eq!(head.path_and_query(), long);
+        assert_eq!(head.uri(), long.as_str());
+        assert_eq!(head.headers()["x-a"], "1");
     }
 
     #[test]
