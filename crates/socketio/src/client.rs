@@ -294,13 +294,13 @@ fn register(ns: &Arc<NsInner>, conn: &Arc<Conn>, socket: &SocketRef, rooms: Vec<
     let pending = socket.take_pending_rooms();
     // In the namespace before it counts as connected, so that a join from another thread
     // in between finds it.
-    ns.add_socket(socket.clone());
+    ns.rooms.add(socket);
     socket
         .connected
         .store(true, std::sync::atomic::Ordering::Release);
-    ns.rooms.join(socket, Room::from(socket.id.as_str()));
+    ns.rooms.join(socket.id, Room::from(socket.id.as_str()));
     for r in rooms.into_iter().chain(pending) {
-        ns.rooms.join(socket, r);
+        ns.rooms.join(socket.id, r);
     }
     lock(&conn.data().sockets).push(socket.clone());
 }

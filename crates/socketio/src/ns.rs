@@ -29,8 +29,6 @@ pub(crate) type Middleware = Arc<
         + Sync,
 >;
 
-const SHARDS: usize = 16;
-
 /// A namespace: a handle to its sockets and rooms. Cheap to clone.
 #[derive(Clone)]
 pub struct Namespace(pub(crate) Arc<NsInner>);
@@ -39,7 +37,7 @@ pub(crate) struct NsInner {
     pub(crate) name: String,
     pub(crate) nsp: NspName,
     pub(crate) io: Weak<IoInner>,
-    sockets: Box<[RwLock<HashMap<Sid, SocketRef>>]>,
+    /// Its sockets and their rooms.
     pub(crate) rooms: RoomIndex,
     pub(crate) connect: RwLock<Option<ConnectFn>>,
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
@@ -74,7 +72,6 @@ impl NsInner {
                 name: name.as_str().to_owned(),
                 nsp: name,
                 io,
-                sockets: (0..SHARDS).map(|_| RwLock::default()).collect(),
                 rooms: RoomIndex::new(adapter.clone()),
                 connect: RwLock::default(),
                 middlewares: RwLock::default(),
@@ -99,30 +96,12 @@ impl NsInner {
             .unwrap_or_default()
     }
 
-    fn shard(&self, sid: &Sid) -> &RwLock<HashMap<Sid, SocketRef>> {
-        let b = sid.as_str().as_bytes();
-        let i = usize::from(b.first().copied().unwrap_or(0)) % SHARDS;
-        &self.sockets[i]
-    }
-
     pub(crate) fn get_socket(&self, sid: &Sid) -> Option<SocketRef> {
-        read(self.shard(sid)).get(sid).cloned()
-    }
-
-    pub(crate) fn add_socket(&self, socket: SocketRef) {
-        write(self.shard(&socket.id)).insert(socket.id, socket);
-    }
-
-    pub(crate) fn remove_socket(&self, sid: Sid) {
-        write(self.shard(&sid)).remove(&sid);
+        self.rooms.socket(sid)
     }
 
     pub(crate) fn all_sockets(&self) -> Vec<SocketRef> {
-        let mut v = Vec::new();
-        for s in self.sockets.iter() {
-            v.extend(read(s).values().cloned());
-        }
-        v
+        self.rooms.sockets()
     }
 
     pub(crate) fn next_ack_id(&self) -> u64 {
@@ -130,7 +109,7 @@ impl NsInner {
     }
 
     pub(crate) fn socket_count(&self) -> usize {
-        self.sockets.iter().map(|s| read(s).len()).sum()
+        self.rooms.socket_count()
     }
 
     pub(crate) fn server_side_event(&self, event: &str, args: Vec<Value>, ack: Option<ServerAck>) {

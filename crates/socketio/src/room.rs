@@ -90,30 +90,62 @@ impl RoomIndex {
         (self.hasher.hash_one(k) as usize) % SHARDS
     }
 
-    pub(crate) fn join(&self, socket: &SocketRef, room: Room) {
-        let sid = socket.id;
-        let own = *room == *sid.as_str();
-        let new = {
-            let mut shard = write(&self.sockets[self.shard(&sid)]);
-            let member = shard.entry(sid).or_insert_with(|| Member {
+    /// Adds a socket of the namespace, in no room yet.
+    pub(crate) fn add(&self, socket: &SocketRef) {
+        write(&self.sockets[self.shard(&socket.id)])
+            .entry(socket.id)
+            .or_insert_with(|| Member {
                 socket: socket.clone(),
                 rooms: RoomSet::default(),
                 own: false,
             });
+    }
+
+    /// The namespace's socket `sid`.
+    pub(crate) fn socket(&self, sid: &Sid) -> Option<SocketRef> {
+        read(&self.sockets[self.shard(sid)])
+            .get(sid)
+            .map(|m| m.socket.clone())
+    }
+
+    /// Every socket of the namespace.
+    pub(crate) fn sockets(&self) -> Vec<SocketRef> {
+        self.select(&BroadcastOptions::default())
+    }
+
+    /// How many sockets the namespace has.
+    pub(crate) fn socket_count(&self) -> usize {
+        self.sockets.iter().map(|s| read(s).len()).sum()
+    }
+
+    /// Makes socket `sid` join `room`; a socket that is not (or no longer) in the namespace
+    /// joins nothing.
+    pub(crate) fn join(&self, sid: Sid, room: Room) {
+        let own = *room == *sid.as_str();
+        let new = {
+            let mut shard = write(&self.sockets[self.shard(&sid)]);
+            let Some(member) = shard.get_mut(&sid) else {
+                return;
+            };
             if own {
-                !std::mem::replace(&mut member.own, true)
+                (!std::mem::replace(&mut member.own, true)).then(|| member.socket.clone())
+            } else if member.rooms.insert(room.clone()) {
+                Some(member.socket.clone())
             } else {
-                member.rooms.insert(room.clone())
+                None
             }
         };
-        if new && own {
+        let Some(socket) = new else {
+            return;
+        };
+        if own {
             self.adapter.room_changed(&room, true);
-        } else if new {
+        } else {
             let created = {
                 let mut shard = write(&self.rooms[self.shard(&*room)]);
                 let members = shard.entry(room.clone()).or_default();
                 let created = members.is_empty();
-                members.insert(sid, socket.clone());
+                members.insert(sid, socket);
                 created
             };
             if created {
@@ -149,7 +181,8 @@ impl RoomIndex {
         }
     }
 
-    pub(crate) fn leave_all(&self, sid: Sid) {
+    /// Takes socket `sid` out of every room and of the namespace.
+    pub(crate) fn remove(&self, sid: Sid) {
         let Some(member) = write(&self.sockets[self.shard(&sid)]).remove(&sid) else {
             return;
         };

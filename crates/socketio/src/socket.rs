@@ -398,11 +398,8 @@ impl Socket {
     /// joined when the socket connects, as in Node; after a disconnect it does nothing.
     pub fn join(&self, room: impl Into<Room>) {
         if self.connected() {
-            // The index keeps the socket itself, for broadcasts; a socket that is already
-            // gone from its namespace joins nothing.
-            if let Some(me) = self.ns.get_socket(&self.id) {
-                self.ns.rooms.join(&me, room.into());
-            }
+            // A socket that is already gone from its namespace joins nothing.
+            self.ns.rooms.join(self.id, room.into());
         } else {
             let mut c = lock(&self.connecting);
             let room = room.into();
@@ -686,8 +683,7 @@ impl Socket {
                 });
             }
         }
-        self.ns.rooms.leave_all(self.id);
-        self.ns.remove_socket(self.id);
+        self.ns.rooms.remove(self.id);
         crate::client::remove_socket(&self.conn, &self.ns.name);
         lock(&self.acks).clear();
         let handlers = std::mem::take(&mut *lock(&self.disconnect));
