@@ -372,9 +372,9 @@ pub fn socket_from_json(v: &Value) -> Option<SocketInfo> {
 /// auth}`. `secure` is always `false`: a `Handshake` does not say whether TLS was used.
 pub fn handshake_json(h: &Handshake) -> Value {
     let mut headers = Map::new();
-    for name in h.headers.keys() {
+    for name in h.headers().keys() {
         let values: Vec<Value> = h
-            .headers
+            .headers()
             .get_all(name)
             .iter()
             .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
@@ -389,7 +389,7 @@ pub fn handshake_json(h: &Handshake) -> Value {
         headers.insert(name.as_str().to_owned(), v);
     }
     let issued = h
-        .issued
+        .issued()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
@@ -400,13 +400,13 @@ pub fn handshake_json(h: &Handshake) -> Value {
         .unwrap_or_else(|| Value::Object(Map::new()));
     let mut m = Map::new();
     m.insert("headers".into(), Value::Object(headers));
-    m.insert("time".into(), Value::String(js_date_string(h.issued)));
+    m.insert("time".into(), Value::String(js_date_string(h.issued())));
     if let Some(a) = h.address() {
         m.insert("address".into(), Value::String(a.ip().to_string()));
     }
     m.insert(
         "xdomain".into(),
-        Value::Bool(h.headers.contains_key(http::header::ORIGIN)),
+        Value::Bool(h.headers().contains_key(http::header::ORIGIN)),
     );
     m.insert("secure".into(), Value::Bool(false));
     m.insert(
@@ -415,7 +415,7 @@ pub fn handshake_json(h: &Handshake) -> Value {
     );
     m.insert("url".into(), Value::String(h.url().to_owned()));
     m.insert("query".into(), query);
-    m.insert("auth".into(), h.auth.clone());
+    m.insert("auth".into(), h.auth().clone());
     Value::Object(m)
 }
 
@@ -1016,10 +1016,10 @@ mod tests {
         );
         assert_eq!(j["headers"]["set-cookie"], json!(["a=1", "b=2"]));
         let back = handshake_from_json(&j);
-        assert_eq!(back.auth, h.auth);
+        assert_eq!(back.auth(), h.auth());
         assert_eq!(back.url(), h.url());
-        assert_eq!(back.issued, h.issued);
-        assert_eq!(back.headers, h.headers);
+        assert_eq!(back.issued(), h.issued());
+        assert_eq!(back.headers(), h.headers());
         assert_eq!(back.address().unwrap().ip(), h.address().unwrap().ip());
         // Anything missing or of the wrong type is left empty, never a panic.
         let empty = handshake_from_json(&json!({"headers": 3, "issued": -1, "address": "nope"}));

@@ -162,7 +162,7 @@ async fn broadcasts_rooms_except_and_local_cross_both_ways() {
     let sender = loop {
         // a1..a3 connected first.
         let s = a.next_socket().await;
-        if s.handshake().auth["name"] == "a4" {
+        if s.handshake().auth()["name"] == "a4" {
             break s;
         }
     };
@@ -298,7 +298,7 @@ async fn fetch_sockets_on_each_side_sees_both() {
     assert_eq!(n1.data_value(), &json!({"node": "node", "name": "n1"}));
     assert!(n1.rooms().iter().any(|r| &**r == "team"));
     assert!(n1.rooms().iter().any(|r| **r == *n1_id));
-    assert_eq!(n1.handshake().auth["name"], "n1");
+    assert_eq!(n1.handshake().auth()["name"], "n1");
     assert_eq!(
         n1.handshake().query("transport").as_deref(),
         Some("websocket")

@@ -34,7 +34,7 @@ async fn client_of(url: &str, nsp: &str, name: &str, rooms: &[&str]) -> Socket {
 /// An `/admin` namespace on an iolite node (with the same adapter), joining `auth.rooms`.
 async fn admin_ns(node: &IoNode) {
     node.io.ns("/admin", |socket: SocketRef| async move {
-        let auth = socket.handshake().auth.clone();
+        let auth = socket.handshake().auth().clone();
         for r in auth["rooms"].as_array().cloned().unwrap_or_default() {
             socket.join(r.as_str().unwrap().to_owned());
         }

@@ -282,13 +282,13 @@ fn node_responses_read_and_written() {
     assert_eq!(s.id.as_str(), node_socket["id"].as_str().unwrap());
     assert_eq!(s.rooms, rooms(&[s.id.as_str(), "team"]));
     assert_eq!(s.data, json!({"user": "bo", "n": 1}));
-    assert_eq!(s.handshake.auth, json!({"name": "fixture"}));
+    assert_eq!(*s.handshake.auth(), json!({"name": "fixture"}));
     assert_eq!(
         s.handshake.url(),
         "/socket.io/?q=1&EIO=4&transport=websocket"
     );
     assert_eq!(s.handshake.query("q").as_deref(), Some("1"));
-    assert_eq!(s.handshake.headers["upgrade"], "websocket");
+    assert_eq!(s.handshake.headers()["upgrade"], "websocket");
     assert_eq!(s.handshake.address().unwrap().ip().to_string(), "127.0.0.1");
     // Written back, the handshake has Node's fields and values.
     let back: Value = serde_json::from_slice(&wire::fetch_response("req001", &sockets)).unwrap();

@@ -51,7 +51,7 @@ impl Node {
             let tx = tx.clone();
             async move {
                 if !socket.recovered() {
-                    let auth = socket.handshake().auth.clone();
+                    let auth = socket.handshake().auth().clone();
                     socket
                         .set_data(&json!({"node": name, "name": auth["name"]}))
                         .unwrap();

@@ -51,7 +51,7 @@ async fn node(redis: &RedisServer, name: &'static str, recovery: bool) -> Node {
         async move {
             // A recovered socket comes back with its data and rooms: keep them.
             if !socket.recovered() {
-                let auth = socket.handshake().auth.clone();
+                let auth = socket.handshake().auth().clone();
                 socket
                     .set_data(&json!({"node": name, "name": auth["name"]}))
                     .unwrap();

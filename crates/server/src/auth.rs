@@ -526,12 +526,16 @@ fn claims(all: Map<String, Value>) -> Result<Claims, AuthError> {
 /// The token of a handshake: `auth.token` of the CONNECT packet, else the
 /// `Authorization: Bearer` header of the request that opened the connection.
 pub fn token_from_handshake(h: &iolite::Handshake) -> Option<String> {
-    if let Some(t) = h.auth.get("token").and_then(Value::as_str) {
+    if let Some(t) = h.auth().get("token").and_then(Value::as_str) {
         if !t.trim().is_empty() {
             return Some(t.trim().to_owned());
         }
     }
-    let value = h.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = h
+        .headers()
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())

@@ -340,13 +340,19 @@ async fn main() -> std::io::Result<()> {
             echo(&socket);
             socket.on("whoami", |s: SocketRef, ack: AckSender| async move {
                 let mut v = whoami(&s);
-                v["auth"] = s.handshake().auth.clone();
+                v["auth"] = s.handshake().auth().clone();
                 let _ = ack.send(&v);
             });
         }
     });
     admin.use_middleware(|socket: SocketRef| async move {
-        if socket.handshake().auth.get("token").and_then(Value::as_str) == Some("secret") {
+        if socket
+            .handshake()
+            .auth()
+            .get("token")
+            .and_then(Value::as_str)
+            == Some("secret")
+        {
             Ok(())
         } else {
             Err(ConnectError::new("not authorized").with_data(json!({"reason": "bad token"})))

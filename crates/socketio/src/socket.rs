@@ -80,13 +80,16 @@ impl std::fmt::Debug for Headers {
 /// session keeps anyway ([`Headers`]), rather than copied into every socket.
 #[derive(Clone, Debug)]
 pub struct Handshake {
-    /// The `auth` payload of the CONNECT packet (`{}` when there was none).
-    pub auth: Value,
-    /// Headers of the request that opened the Engine.IO session.
-    pub headers: Headers,
-    /// When the socket connected.
-    pub issued: SystemTime,
+    /// `None` for `{}` (no auth payload): a JSON value is 72 bytes, and many clients send
+    /// none.
+    auth: Option<Box<Value>>,
+    headers: Headers,
+    issued: SystemTime,
 }
+
+/// What [`Handshake::auth`] is when the client sent none.
+static NO_AUTH: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| Value::Object(Default::default()));
 
 impl Handshake {
     /// A handshake made by hand (tests) or described by another node: `url` is the request
@@ -104,11 +107,34 @@ impl Handshake {
         if let Some(a) = address {
             parts.extensions.insert(a);
         }
-        Self {
+        Self::of(
             auth,
-            headers: Headers(Arc::new(iolite_engine::RequestHead::new(parts))),
+            Headers(Arc::new(iolite_engine::RequestHead::new(parts))),
+            issued,
+        )
+    }
+
+    fn of(auth: Value, headers: Headers, issued: SystemTime) -> Self {
+        Self {
+            auth: boxed_data(auth),
+            headers,
             issued,
         }
+    }
+
+    /// The `auth` payload of the CONNECT packet (`{}` when there was none).
+    pub fn auth(&self) -> &Value {
+        self.auth.as_deref().unwrap_or(&NO_AUTH)
+    }
+
+    /// Headers of the request that opened the Engine.IO session.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// When the socket connected.
+    pub fn issued(&self) -> SystemTime {
+        self.issued
     }
 
     /// The URL of the opening request as the client sent it (path and query).
@@ -230,11 +256,7 @@ impl Socket {
         auth: Value,
         restored: Option<(Sid, Sid, Value)>,
     ) -> Result<Self, iolite_engine::RandomError> {
-        let handshake = Handshake {
-            auth,
-            headers: Headers::of(conn.shared_request()),
-            issued: SystemTime::now(),
-        };
+        let handshake = Handshake::of(auth, Headers::of(conn.shared_request()), SystemTime::now());
         let recovery = ns.recovery;
         let (id, pid, data, recovered) = match restored {
             Some((id, pid, data)) => (id, Some(pid), data, true),
@@ -815,5 +837,41 @@ impl SocketEmitter {
             return Err(e);
         }
         Ok(packet.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Handshake, Socket};
+    use serde_json::json;
+
+    #[test]
+    fn a_socket_stays_small() {
+        // Held for every connection's life: the handshake points at the session's request
+        // head and boxes its auth payload.
+        assert!(std::mem::size_of::<Handshake>() <= 32);
+        assert!(std::mem::size_of::<Socket>() <= 280);
+    }
+
+    #[test]
+    fn a_handshake_without_auth_reads_as_an_empty_object() {
+        let none = Handshake::new(
+            json!({}),
+            http::HeaderMap::new(),
+            "/x?a=1",
+            None,
+            std::time::UNIX_EPOCH,
+        );
+        assert_eq!(*none.auth(), json!({}));
+        assert!(none.auth.is_none(), "not stored");
+        assert_eq!(none.query("a").as_deref(), Some("1"));
+        let some = Handshake::new(
+            json!({"token": "t"}),
+            http::HeaderMap::new(),
+            "/",
+            None,
+            std::time::UNIX_EPOCH,
+        );
+        assert_eq!(some.auth()["token"], "t");
     }
 }

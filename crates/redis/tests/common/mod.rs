@@ -345,7 +345,7 @@ impl IoNode {
         let ns = io.ns("/", move |socket: SocketRef| {
             let tx = tx.clone();
             async move {
-                let auth = socket.handshake().auth.clone();
+                let auth = socket.handshake().auth().clone();
                 socket
                     .set_data(&json!({"node": name, "name": auth["name"]}))
                     .unwrap();

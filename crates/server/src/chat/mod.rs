@@ -335,7 +335,7 @@ impl Chat {
         };
         let data = match &self.verifier {
             None => {
-                let raw = s.handshake().auth.get("name").and_then(Value::as_str);
+                let raw = s.handshake().auth().get("name").and_then(Value::as_str);
                 match raw.map(guest_name) {
                     Some(Ok(name)) => SocketData {
                         user: User {
