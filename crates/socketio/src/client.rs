@@ -13,7 +13,7 @@ use crate::handler::run;
 use crate::io::IoInner;
 use crate::ns::NsInner;
 use crate::outgoing::encode;
-use crate::parser::{msgpack, Decoder, Packet, PacketType};
+use crate::parser::{msgpack, DecodeState, Packet, PacketType};
 use crate::room::Room;
 use crate::socket::{Socket, SocketRef};
 use crate::sync::{lock, read};
@@ -24,7 +24,8 @@ pub(crate) type Conn = iolite_engine::Socket<ClientState>;
 /// What Socket.IO keeps per Engine.IO session.
 #[derive(Default)]
 pub struct ClientState {
-    decoder: Mutex<Option<Decoder>>,
+    /// A binary packet waiting for its attachments (the limits are the server's).
+    decoder: Mutex<DecodeState>,
     /// The client's sockets, one per namespace (named by `socket.ns.name`).
     sockets: Mutex<ClientSockets>,
     /// Namespaces whose CONNECT is being handled: usually one for a moment, so a list
@@ -41,7 +42,6 @@ impl Handler for IoHandler {
 
     fn on_open(&self, conn: &Arc<Conn>) {
         let Some(io) = self.io.upgrade() else { return };
-        *lock(&conn.data().decoder) = Some(Decoder::new(io.config.parser_limits.clone()));
         // On the session's own heartbeat task: no task or timer per connection for it.
         conn.set_deadline(Some(
             tokio::time::Instant::now() + io.config.connect_timeout,
@@ -60,9 +60,10 @@ impl Handler for IoHandler {
         let decoded = match io.config.parser {
             ParserKind::Json => {
                 let mut d = lock(&conn.data().decoder);
-                let Some(d) = d.as_mut() else { return };
                 match data {
-                    Data::Text(t) => d.decode_text(&t).map_err(|e| e.to_string()),
+                    Data::Text(t) => d
+                        .decode_text(&t, &io.config.parser_limits)
+                        .map_err(|e| e.to_string()),
                     Data::Binary(b) => d.decode_binary(b).map_err(|e| e.to_string()),
                 }
             }

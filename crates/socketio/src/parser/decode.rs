@@ -64,6 +64,13 @@ use super::payload;
 #[derive(Debug, Default)]
 pub struct Decoder {
     limits: ParserLimits,
+    state: DecodeState,
+}
+
+/// A decoder's state without its limits: what a session keeps between messages, with the
+/// limits passed in from the server's configuration (24 bytes less in every session).
+#[derive(Debug, Default)]
+pub(crate) struct DecodeState {
     /// Boxed: most connections never send binary, and every connection holds a decoder.
     pending: Option<Box<Pending>>,
 }
@@ -79,7 +86,7 @@ impl Decoder {
     pub fn new(limits: ParserLimits) -> Self {
         Self {
             limits,
-            pending: None,
+            state: DecodeState::default(),
         }
     }
 
@@ -91,12 +98,43 @@ impl Decoder {
     /// Decodes a text message payload (without the Engine.IO `4` prefix). Returns the
     /// packet, or `None` for a binary packet header, which waits for its attachments.
     pub fn decode_text(&mut self, text: &str) -> Result<Option<Packet>, DecodeError> {
+        self.state.decode_text(text, &self.limits)
+    }
+
+    /// Decodes a binary message payload: the next attachment of the waiting binary packet.
+    /// Returns the packet once its last attachment has arrived and its placeholders check
+    /// out, `None` while more are expected.
+    pub fn decode_binary(&mut self, data: Bytes) -> Result<Option<Packet>, DecodeError> {
+        self.state.decode_binary(data)
+    }
+
+    /// How many attachments the waiting binary packet still expects; 0 when idle.
+    pub fn pending_attachments(&self) -> usize {
+        self.state
+            .pending
+            .as_ref()
+            .map_or(0, |p| p.expected.saturating_sub(p.packet.attachments.len()))
+    }
+
+    /// Drops a partly received binary packet (Node's `destroy()`).
+    pub fn reset(&mut self) {
+        self.state.pending = None;
+    }
+}
+
+impl DecodeState {
+    /// [`Decoder::decode_text`] with `limits`.
+    pub(crate) fn decode_text(
+        &mut self,
+        text: &str,
+        limits: &ParserLimits,
+    ) -> Result<Option<Packet>, DecodeError> {
         if let Some(p) = self.pending.take() {
             return Err(DecodeError::UnexpectedText {
                 pending: p.expected.saturating_sub(p.packet.attachments.len()),
             });
         }
-        let (mut packet, expected) = decode_packet(text, &self.limits)?;
+        let (mut packet, expected) = decode_packet(text, limits)?;
         if expected == 0 {
             return Ok(Some(packet));
         }
@@ -106,10 +144,8 @@ impl Decoder {
         Ok(None)
     }
 
-    /// Decodes a binary message payload: the next attachment of the waiting binary packet.
-    /// Returns the packet once its last attachment has arrived and its placeholders check
-    /// out, `None` while more are expected.
-    pub fn decode_binary(&mut self, data: Bytes) -> Result<Option<Packet>, DecodeError> {
+    /// [`Decoder::decode_binary`].
+    pub(crate) fn decode_binary(&mut self, data: Bytes) -> Result<Option<Packet>, DecodeError> {
         let Some(mut p) = self.pending.take() else {
             return Err(DecodeError::UnexpectedBinary);
         };
@@ -120,18 +156,6 @@ impl Decoder {
         }
         check_placeholders(&p.packet.data, p.expected)?;
         Ok(Some(p.packet))
-    }
-
-    /// How many attachments the waiting binary packet still expects; 0 when idle.
-    pub fn pending_attachments(&self) -> usize {
-        self.pending
-            .as_ref()
-            .map_or(0, |p| p.expected.saturating_sub(p.packet.attachments.len()))
-    }
-
-    /// Drops a partly received binary packet (Node's `destroy()`).
-    pub fn reset(&mut self) {
-        self.pending = None;
     }
 }
 

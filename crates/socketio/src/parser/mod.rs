@@ -50,6 +50,7 @@ mod payload;
 #[cfg(test)]
 mod test_vectors;
 
+pub(crate) use decode::DecodeState;
 pub use decode::Decoder;
 pub use encode::{encode_event_into, write_header, Framing};
 pub use error::{DecodeError, NamespaceError};
