@@ -101,6 +101,18 @@ pub fn earliest(a: Tick, b: Tick) -> Tick {
     }
 }
 
+/// The tick `d` after `t` (not `0`), for a deadline counted from an earlier moment.
+pub fn later(t: Tick, d: Duration) -> Tick {
+    let ms = u32::try_from(d.as_millis().min(u128::from(MAX_AHEAD_MS))).unwrap_or(u32::MAX);
+    nonzero(u64::from(t.wrapping_add(ms)))
+}
+
+/// How long from now until `t` (zero once it has passed).
+pub fn until(t: Tick) -> Duration {
+    let ahead = t.wrapping_sub(now()) as i32;
+    Duration::from_millis(u64::try_from(ahead).unwrap_or(0))
+}
+
 struct Registry {
     shards: [Mutex<Vec<Weak<dyn Sweepable>>>; SHARDS],
     next_shard: AtomicUsize,
@@ -211,6 +223,23 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
+
+    #[test]
+    fn later_and_until_count_from_a_tick() {
+        let t = now();
+        let d = later(t, Duration::from_secs(20));
+        assert!(!passed(d, t));
+        assert!(passed(d, later(t, Duration::from_secs(21))));
+        let left = until(d);
+        assert!(
+            left <= Duration::from_secs(20) && left > Duration::from_secs(19),
+            "{left:?}"
+        );
+        assert_eq!(until(t.wrapping_sub(5).max(1)), Duration::ZERO);
+        // Across the wrap, and never the `0` that means none.
+        assert_eq!(later(u32::MAX - 4, Duration::from_millis(10)), 5);
+        assert_eq!(later(u32::MAX, Duration::from_millis(1)), 1);
+    }
 
     #[test]
     fn ticks_compare_across_the_wrap() {

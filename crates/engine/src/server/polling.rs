@@ -64,7 +64,7 @@ async fn drive<D: Send + Sync + 'static>(socket: Arc<Socket<D>>) {
             Tick::Wait(t) => t,
             Tick::Stop => return,
         };
-        let sleep = tokio::time::sleep_until(next);
+        let sleep = tokio::time::sleep(iolite_ws::sweep::until(next));
         tokio::pin!(sleep);
         std::future::poll_fn(|cx| {
             if wakes.driver.poll(cx).is_ready() {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use atomic_waker::AtomicWaker;
 use bytes::Bytes;
+use iolite_ws::sweep;
 use iolite_ws::SlowConsumer;
 use iolite_ws_proto::{CloseCode, Message, PreparedMessage, Utf8Bytes};
 use tokio::sync::Notify;
@@ -128,7 +129,7 @@ pub(crate) struct PollingWakes {
 pub(crate) enum Phase {
     Open,
     /// A polling session closed by the server, waiting for a GET to take its last packets.
-    Closing(Instant),
+    Closing(sweep::Tick),
     Closed,
 }
 
@@ -138,17 +139,18 @@ pub(crate) struct State {
     pub(crate) post_pending: bool,
     pub(crate) upgrading: bool,
     pub(crate) phase: Phase,
-    /// When the unanswered ping went out (or was refreshed); `None` when none is out.
-    ping_sent: Option<Instant>,
+    /// When the unanswered ping went out (or was refreshed); `0` when none is out. The
+    /// session's times are 4-byte sweep ticks (milliseconds), not 16-byte `Instant`s.
+    ping_sent: sweep::Tick,
     refreshed: bool,
-    next_ping: Instant,
-    /// The handler's own deadline ([`Socket::set_deadline`]).
-    deadline: Option<Instant>,
+    next_ping: sweep::Tick,
+    /// The handler's own deadline ([`Socket::set_deadline`]), `0` for none.
+    deadline: sweep::Tick,
 }
 
 /// What a transport driver does next.
 pub(crate) enum Tick {
-    Wait(Instant),
+    Wait(sweep::Tick),
     Stop,
 }
 
@@ -234,7 +236,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
         core: Arc<dyn Core<D>>,
         data: D,
     ) -> Self {
-        let next_ping = Instant::now() + core.ping_interval();
+        let next_ping = sweep::after(core.ping_interval());
         let polling = matches!(conn, Conn::Polling(_)).then(Box::default);
         Self {
             sid,
@@ -245,10 +247,10 @@ impl<D: Send + Sync + 'static> Socket<D> {
                 post_pending: false,
                 upgrading: false,
                 phase: Phase::Open,
-                ping_sent: None,
+                ping_sent: 0,
                 refreshed: false,
                 next_ping,
-                deadline: None,
+                deadline: 0,
             }),
             awaiting_pong: AtomicBool::new(false),
             open: AtomicBool::new(true),
@@ -458,7 +460,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
                     // As Node: what is queued goes out first, and the `close` packet in a
                     // later GET, so the client handles those packets before the close
                     // (it dispatches Socket.IO packets a tick after reading them).
-                    st.phase = Phase::Closing(Instant::now() + self.core.close_timeout());
+                    st.phase = Phase::Closing(sweep::after(self.core.close_timeout()));
                 }
             }
         }
@@ -492,8 +494,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
             // Node refreshes the ping timeout once on any packet while a pong is due, so a
             // client busy sending is not cut off by a pong stuck behind its messages.
             let mut st = self.lock();
-            if st.ping_sent.is_some() && !st.refreshed {
-                st.ping_sent = Some(Instant::now());
+            if st.ping_sent != 0 && !st.refreshed {
+                st.ping_sent = sweep::now();
                 st.refreshed = true;
             }
         }
@@ -505,8 +507,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
             }
             Packet::Pong(_) => {
                 let mut st = self.lock();
-                if st.ping_sent.take().is_some() {
-                    st.next_ping = Instant::now() + self.core.ping_interval();
+                if std::mem::take(&mut st.ping_sent) != 0 {
+                    st.next_ping = sweep::after(self.core.ping_interval());
                     self.awaiting_pong.store(false, Ordering::Relaxed);
                 }
             }
@@ -533,14 +535,15 @@ impl<D: Send + Sync + 'static> Socket<D> {
     /// Heartbeat and close timers. `ws_driver`: called by the WebSocket task, which owns
     /// the heartbeat once the session is on WebSocket (the polling timer task then stops).
     pub(crate) fn tick(self: &Arc<Self>, ws_driver: bool) -> Tick {
-        let now = Instant::now();
+        let now = sweep::now();
         let due = {
             let mut st = self.lock();
-            let due = st.deadline.is_some_and(|d| d <= now)
+            let due = st.deadline != 0
+                && sweep::passed(st.deadline, now)
                 && st.phase == Phase::Open
                 && (ws_driver || !matches!(st.conn, Conn::WebSocket(_)));
             if due {
-                st.deadline = None;
+                st.deadline = 0;
             }
             due
         };
@@ -549,10 +552,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
             self.core.on_deadline(self);
         }
         match self.heartbeat(ws_driver, now) {
-            Tick::Wait(t) => match self.lock().deadline {
-                Some(d) if d < t => Tick::Wait(d),
-                _ => Tick::Wait(t),
-            },
+            Tick::Wait(t) => Tick::Wait(sweep::earliest(t, self.lock().deadline)),
             Tick::Stop => Tick::Stop,
         }
     }
@@ -569,12 +569,16 @@ impl<D: Send + Sync + 'static> Socket<D> {
     /// [`Handler::on_deadline`](crate::server::Handler::on_deadline) runs on the session's
     /// heartbeat task. One per session; a new one replaces the last.
     pub fn set_deadline(&self, at: Option<Instant>) {
-        if let Some(at) = at {
-            iolite_ws::sweep::finer(at.saturating_duration_since(Instant::now()));
-        }
+        let at = match at {
+            Some(at) => {
+                sweep::finer(at.saturating_duration_since(Instant::now()));
+                sweep::at(at.into_std())
+            }
+            None => 0,
+        };
         let earlier = {
             let mut st = self.lock();
-            let earlier = at.is_some_and(|a| st.deadline.is_none_or(|d| a < d));
+            let earlier = at != 0 && (st.deadline == 0 || !sweep::passed(st.deadline, at));
             st.deadline = at;
             earlier
         };
@@ -584,12 +588,12 @@ impl<D: Send + Sync + 'static> Socket<D> {
         }
     }
 
-    fn heartbeat(self: &Arc<Self>, ws_driver: bool, now: Instant) -> Tick {
+    fn heartbeat(self: &Arc<Self>, ws_driver: bool, now: sweep::Tick) -> Tick {
         let mut st = self.lock();
         match st.phase {
             Phase::Closed => return Tick::Stop,
             Phase::Closing(deadline) => {
-                if now >= deadline {
+                if sweep::passed(deadline, now) {
                     drop(st);
                     self.finish();
                     return Tick::Stop;
@@ -601,22 +605,22 @@ impl<D: Send + Sync + 'static> Socket<D> {
         if !ws_driver && matches!(st.conn, Conn::WebSocket(_)) {
             return Tick::Stop;
         }
-        if let Some(sent) = st.ping_sent {
-            let deadline = sent + self.core.ping_timeout();
-            if now >= deadline {
+        if st.ping_sent != 0 {
+            let deadline = sweep::later(st.ping_sent, self.core.ping_timeout());
+            if sweep::passed(deadline, now) {
                 drop(st);
                 self.shutdown(CloseReason::PingTimeout, false);
                 return Tick::Stop;
             }
             return Tick::Wait(deadline);
         }
-        if now >= st.next_ping {
-            st.ping_sent = Some(now);
+        if sweep::passed(st.next_ping, now) {
+            st.ping_sent = now;
             st.refreshed = false;
             self.awaiting_pong.store(true, Ordering::Relaxed);
             // A full queue fails the send; the pong will not come and the timeout closes it.
             let _ = self.push_locked(&mut st, [Out::Text(PING)]);
-            return Tick::Wait(now + self.core.ping_timeout());
+            return Tick::Wait(sweep::later(now, self.core.ping_timeout()));
         }
         Tick::Wait(st.next_ping)
     }
@@ -685,5 +689,16 @@ fn ws_error<T>(e: iolite_ws::SendError<T>) -> SendError {
     match e {
         iolite_ws::SendError::Closed(_) => SendError::Closed,
         iolite_ws::SendError::QueueFull(_) => SendError::QueueFull,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_session_stays_small() {
+        // Held for every session's life: its times are 4-byte sweep ticks (the state was 88
+        // bytes with `Instant`s).
+        assert!(std::mem::size_of::<super::State>() <= 40);
+        assert!(std::mem::size_of::<super::Socket<()>>() <= 136);
     }
 }

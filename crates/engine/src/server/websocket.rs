@@ -201,7 +201,7 @@ where
     /// is over.
     fn wait(&mut self) -> bool {
         let (at, go_on) = match self.socket.tick(true) {
-            Tick::Wait(t) => (sweep::at(t.into_std()), true),
+            Tick::Wait(t) => (t, true),
             Tick::Stop => (0, false),
         };
         self.at = at;
