@@ -39,6 +39,10 @@
 //!   bytes arrive) and no write buffer (frames are shared `Bytes`).
 //! - A peer that reads too slowly hits [`Config::max_queued_bytes`] and
 //!   [`Config::slow_consumer`] decides: refuse the message or close with 1008/1013.
+//! - No connection has a timer: one thread ([`sweep`]) wakes those whose keepalive or close
+//!   deadline has passed. A server binary may also take [`slab_alloc::SlabAlloc`] as its
+//!   global allocator, which packs tokio's cache-aligned task and I/O blocks (a third of an
+//!   idle connection's memory with glibc).
 
 mod client;
 mod config;
