@@ -567,7 +567,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
 
     /// Sets (or with `None` clears) a deadline of the handler's own: when it passes,
     /// [`Handler::on_deadline`](crate::server::Handler::on_deadline) runs on the session's
-    /// heartbeat task. One per session; a new one replaces the last.
+    /// heartbeat task. One per session; a new one replaces the last. It acts up to one sweep
+    /// late (see [`iolite_ws::sweep`]), and a deadline more than 12 days ahead acts after 12.
     pub fn set_deadline(&self, at: Option<Instant>) {
         let at = match at {
             Some(at) => {
