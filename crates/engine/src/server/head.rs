@@ -21,8 +21,7 @@ pub struct RequestHead {
     /// `None` for `GET`, which nearly every session's request is: 8 bytes where a `Method`
     /// is 24.
     method: Option<Box<Method>>,
-    /// Set at once only for a target that was not kept (over 64 KiB); otherwise built from
-    /// `raw` on first use.
+    /// Built from the target in `raw` on first use.
     uri: OnceLock<Box<Uri>>,
     version: Version,
     /// The target at the start of `raw` is in absolute form (`http://host/path`).
@@ -34,7 +33,7 @@ pub struct RequestHead {
     /// `\n`. A name has no `:` and a value no `\n`.
     raw: Bytes,
     /// Length of the target at the start of `raw`.
-    path_len: u16,
+    path_len: u32,
     /// The headers and, if asked for, the whole head, built on first use (one box for both).
     built: OnceLock<Box<Built>>,
 }
@@ -64,11 +63,10 @@ impl RequestHead {
                 .iter()
                 .map(|(n, v)| n.as_str().len() + v.len() + 3)
                 .sum::<usize>();
+        // A `Uri` is at most 64 KiB; past 4 GiB (not an `http` URI) the target is dropped.
+        let path_len = u32::try_from(path.len()).unwrap_or(0);
         let mut raw = BytesMut::with_capacity(size);
-        raw.extend_from_slice(path.as_bytes());
-        // A target longer than 64 KiB is not kept (hyper's default limits refuse it anyway).
-        let path_len = u16::try_from(path.len()).unwrap_or(0);
-        raw.truncate(usize::from(path_len));
+        raw.extend_from_slice(&path.as_bytes()[..path_len as usize]);
         for (name, value) in &parts.headers {
             raw.extend_from_slice(if value.is_sensitive() { b"+" } else { b"-" });
             raw.extend_from_slice(name.as_str().as_bytes());
@@ -77,11 +75,6 @@ impl RequestHead {
             raw.extend_from_slice(b"\n");
         }
         let raw = raw.freeze();
-        let kept = usize::from(path_len) == path.len();
-        let uri = OnceLock::new();
-        if !kept {
-            let _ = uri.set(Box::new(parts.uri));
-        }
         let remote = parts.extensions.remove::<SocketAddr>();
         let extensions = if parts.extensions.is_empty() {
             Extensions::new()
@@ -90,9 +83,9 @@ impl RequestHead {
         };
         Self {
             method: (parts.method != Method::GET).then(|| Box::new(parts.method)),
-            uri,
+            uri: OnceLock::new(),
             version: parts.version,
-            absolute: absolute && kept,
+            absolute,
             remote,
             extensions,
             raw,
@@ -119,27 +112,23 @@ impl RequestHead {
     /// The request URI (for a server: the path and query), built on first use.
     pub fn uri(&self) -> &Uri {
         self.uri.get_or_init(|| {
-            let path = self.raw.slice(..usize::from(self.path_len));
+            let path = self.raw.slice(..self.path_len as usize);
             Box::new(Uri::from_maybe_shared(path).unwrap_or_else(|_| Uri::from_static("/")))
         })
     }
 
     /// The path and query of the request URI (`/` if there were none).
     pub fn path_and_query(&self) -> &str {
-        if self.absolute || self.uri.get().is_some() {
+        if self.absolute {
             return self.uri().path_and_query().map_or("/", |pq| pq.as_str());
         }
         self.target()
     }
 
     /// The request target as the client sent it (Node's `req.url`): the path and query,
-    /// or the whole URI in absolute form (`/` if there were none; for a target over 64 KiB,
-    /// which is not kept, its path and query).
+    /// or the whole URI in absolute form (`/` if there were none).
     pub fn target(&self) -> &str {
-        if self.uri.get().is_some() && !self.absolute && self.path_len == 0 {
-            return self.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        }
-        match std::str::from_utf8(&self.raw[..usize::from(self.path_len)]) {
+        match std::str::from_utf8(&self.raw[..self.path_len as usize]) {
             Ok("") | Err(_) => "/",
             Ok(t) => t,
         }
@@ -193,7 +182,7 @@ impl RequestHead {
     }
 
     fn parse_headers(&self) -> HeaderMap {
-        let lines = self.raw.slice(usize::from(self.path_len)..);
+        let lines = self.raw.slice(self.path_len as usize..);
         let mut map = HeaderMap::with_capacity(lines.iter().filter(|&&b| b == b'\n').count());
         let mut at = 0;
         while let Some(end) = lines[at..].iter().position(|&b| b == b'\n') {
