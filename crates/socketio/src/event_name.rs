@@ -12,14 +12,14 @@ pub(crate) enum EventName {
 }
 
 impl EventName {
-    pub(crate) fn new(name: String) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         match u8::try_from(name.len()) {
             Ok(len) if name.len() <= INLINE => {
                 let mut bytes = [0; INLINE];
                 bytes[..name.len()].copy_from_slice(name.as_bytes());
                 Self::Inline { len, bytes }
             }
-            _ => Self::Boxed(name.into_boxed_str()),
+            _ => Self::Boxed(name.into()),
         }
     }
 
@@ -44,13 +44,13 @@ mod tests {
     fn short_names_are_inline_and_long_ones_boxed() {
         assert_eq!(std::mem::size_of::<EventName>(), 24);
         for name in ["", "chat", "é", &"x".repeat(22)] {
-            let n = EventName::new(name.to_owned());
+            let n = EventName::new(name);
             assert!(matches!(n, EventName::Inline { .. }), "{name}");
             assert!(n.is(name));
             assert!(!n.is(&format!("{name}!")));
         }
         let long = "y".repeat(23);
-        let n = EventName::new(long.clone());
+        let n = EventName::new(&long);
         assert!(matches!(n, EventName::Boxed(_)));
         assert!(n.is(&long) && !n.is(&long[..22]));
     }

@@ -49,14 +49,14 @@ impl HandlerList {
 
     /// Sets the handler of `event` (replacing an earlier one). A shared list becomes the
     /// socket's own again.
-    pub(crate) fn set(&mut self, event: String, h: EventFn) {
+    pub(crate) fn set(&mut self, event: &str, h: EventFn) {
         if let Self::Shared(s) = self {
             *self = Self::Own(s.to_vec());
         }
         let Self::Own(list) = self else {
             return;
         };
-        match list.iter_mut().find(|(e, _)| e.is(&event)) {
+        match list.iter_mut().find(|(e, _)| e.is(event)) {
             Some((_, old)) => *old = h,
             None => list.push((EventName::new(event), h)),
         }
@@ -105,7 +105,7 @@ mod tests {
     fn list(entries: &[(&str, EventFn)]) -> HandlerList {
         let mut l = HandlerList::default();
         for (name, h) in entries {
-            l.set((*name).to_owned(), h.clone());
+            l.set(name, h.clone());
         }
         l
     }
@@ -160,7 +160,7 @@ mod tests {
         first.share(&common);
         let mut second = list(&[("chat", a.clone())]);
         second.share(&common);
-        second.set("late".to_owned(), a.clone());
+        second.set("late", a.clone());
         assert!(shared_ptr(&second).is_none());
         assert!(second.get("late").is_some() && second.get("chat").is_some());
         assert!(first.get("late").is_none());

@@ -390,14 +390,16 @@ pub(crate) fn open_packet<H: Handler>(inner: &Inner<H>, sid: Sid, transport: Tra
     } else {
         Vec::new()
     };
-    let mut s = String::from("0");
-    s.push_str(
-        &crate::OpenPacket::new(sid, transport)
-            .upgrades(upgrades)
-            .ping_interval(c.ping_interval.as_millis() as u64)
-            .ping_timeout(c.ping_timeout.as_millis() as u64)
-            .max_payload(c.max_payload)
-            .to_json(),
-    );
-    s
+    let open = crate::OpenPacket::new(sid, transport)
+        .upgrades(upgrades)
+        .ping_interval(c.ping_interval.as_millis() as u64)
+        .ping_timeout(c.ping_timeout.as_millis() as u64)
+        .max_payload(c.max_payload);
+    // One buffer sized for the longest open packet (about 130 bytes) and written in place:
+    // one allocation per handshake, where `"0"` and `to_json` appended took three.
+    let mut s = Vec::with_capacity(160);
+    s.push(b'0');
+    // Ids of the sid alphabet, transport names and integers: writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut s, &open);
+    String::from_utf8(s).unwrap_or_default()
 }
