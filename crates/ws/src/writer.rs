@@ -379,18 +379,30 @@ fn poll_send<W: AsyncWrite + Unpin + 'static>(
 ) -> Poll<std::io::Result<usize>> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Some(tcp) = (io as &mut dyn std::any::Any).downcast_mut::<tokio::net::TcpStream>() {
+        use std::io::ErrorKind::WouldBlock;
+        let total: usize = slices.iter().map(|s| s.len()).sum();
         loop {
             std::task::ready!(tcp.poll_write_ready(cx))?;
+            let mut short = None;
             let sent = tcp.try_io(tokio::io::Interest::WRITABLE, || {
                 let sock = socket2::SockRef::from(&*tcp);
-                match slices {
+                let n = match slices {
                     [one] => sock.send_with_flags(one, libc::MSG_NOSIGNAL),
                     _ => sock.send_vectored_with_flags(slices, libc::MSG_NOSIGNAL),
+                }?;
+                if n > 0 && n < total {
+                    // The send buffer is full: as tokio does after a short write, clear
+                    // the readiness seen before this call (`try_io` does on WouldBlock), so
+                    // the next write waits for the socket instead of failing with EAGAIN.
+                    short = Some(n);
+                    return Err(WouldBlock.into());
                 }
+                Ok(n)
             });
-            match sent {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                r => return Poll::Ready(r),
+            match (sent, short) {
+                (_, Some(n)) => return Poll::Ready(Ok(n)),
+                (Err(e), None) if e.kind() == WouldBlock => continue,
+                (r, None) => return Poll::Ready(r),
             }
         }
     }
@@ -516,5 +528,46 @@ mod tests {
             assert_eq!(sent.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
         }
         assert_eq!(SIGPIPES.load(Ordering::SeqCst), 0);
+    }
+
+    /// A send the socket takes only in part (its buffer full) clears the write readiness
+    /// itself; the next one must still be woken when the peer makes room, and every byte
+    /// arrive once, in order.
+    #[tokio::test]
+    async fn after_a_short_send_the_writer_is_woken_when_the_peer_reads() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let data: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let expected = data.clone();
+        let writer = tokio::spawn(async move {
+            let (mut off, mut shorts) = (0, 0);
+            while off < data.len() {
+                let rest = &data[off..];
+                let (a, b) = rest.split_at(rest.len() / 2);
+                let slices = [IoSlice::new(a), IoSlice::new(b)];
+                let n = std::future::poll_fn(|cx| poll_send(cx, &mut server, &slices))
+                    .await
+                    .unwrap();
+                shorts += usize::from(n < rest.len());
+                off += n;
+            }
+            shorts
+        });
+        // Let the writer fill the socket's buffers and stall before reading anything.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut got = vec![0u8; expected.len()];
+        tokio::time::timeout(Duration::from_secs(20), client.read_exact(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        let shorts = writer.await.unwrap();
+        assert!(
+            shorts > 0,
+            "8 MiB went in one send: the buffers never filled"
+        );
+        assert!(got == expected, "bytes arrived changed or out of order");
     }
 }
