@@ -12,6 +12,9 @@ use crate::options::Load;
 use crate::procfs::ProcSample;
 use crate::stats::{Latency, OrderTotals};
 
+/// Server CPU time below which a per-message CPU figure is flagged as too coarse.
+const MIN_RANKED_CPU_S: f64 = 0.1;
+
 /// What a scenario counted, for [`Report::build`].
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -281,7 +284,18 @@ impl Report {
             0.0
         };
         let mut warning = None;
-        if busy > 0.8 {
+        // /proc counts CPU time in clock ticks (10 ms): under ten of them a per-message
+        // figure is mostly rounding, and 0 says nothing.
+        let ranks_by_cpu = cfg.scenario != crate::options::Scenario::Idle && o.received > 0;
+        let coarse = server
+            .as_ref()
+            .filter(|s| ranks_by_cpu && s.cpu_s < MIN_RANKED_CPU_S);
+        if let Some(s) = coarse {
+            warning = Some(format!(
+                "the server used {:.2} s of CPU, under ten of /proc's 10 ms ticks: its CPU per message is too coarse to rank (run longer or send more)",
+                s.cpu_s
+            ));
+        } else if busy > 0.8 {
             warning = Some(format!(
                 "the generator kept {:.0}% of its {} worker threads busy: it may have limited these results",
                 busy * 100.0,

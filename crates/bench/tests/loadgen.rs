@@ -204,6 +204,56 @@ async fn burst_loses_and_reorders_nothing() {
     }
 }
 
+/// /proc counts CPU in 10 ms ticks: a server that used less than ten of them over the
+/// measured phase gets a warning instead of a silent 0 µs per delivery. The "server" here is
+/// a `sleep`, which uses none; an idle run (ranked by memory) is not warned about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_too_small_to_rank_is_flagged() {
+    let s = start().await;
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("sleep runs");
+    let pid = sleeper.id().to_string();
+    let burst = run(&[
+        "burst",
+        "--url",
+        &s.ws,
+        "--protocol",
+        "ws",
+        "-c",
+        "10",
+        "--messages",
+        "20",
+        "--server-pid",
+        &pid,
+    ])
+    .await;
+    assert_exact(&burst);
+    assert_eq!(burst.server.as_ref().map(|s| s.cpu_s), Some(0.0));
+    let warning = burst.generator.warning.clone().unwrap_or_default();
+    assert!(warning.contains("too coarse to rank"), "{warning:?}");
+    let idle = run(&[
+        "idle",
+        "--url",
+        &s.ws,
+        "--protocol",
+        "ws",
+        "-c",
+        "10",
+        "--duration",
+        "0.3",
+        "--server-pid",
+        &pid,
+    ])
+    .await;
+    assert_clean(&idle);
+    let warning = idle.generator.warning.clone().unwrap_or_default();
+    assert!(!warning.contains("too coarse"), "{warning:?}");
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_reads_the_server_from_proc() {
     let s = start().await;
