@@ -1,31 +1,102 @@
 //! Per-thread pools of read buffers and send-queue storage, so an idle connection holds
 //! neither and a busy one does not allocate them per message.
+//!
+//! A pool is taken from on one thread and given back on another: a broadcast fills the
+//! recipients' queues on the publisher's thread and each writer empties its queue on its own.
+//! Per-thread pools alone then drift apart, one always empty (so it allocates) and one always
+//! full (so it frees). So a thread's pool trades whole batches with a shared depot: one lock
+//! per [`BATCH`] items.
 
 use std::cell::RefCell;
-
 use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
 
 use crate::entry::Entry;
 use bytes::BytesMut;
 
 /// Size of a pooled read buffer.
 pub(crate) const BUF_SIZE: usize = 16 << 10;
-/// Buffers kept per thread; beyond this they are freed.
-const MAX_POOLED: usize = 256;
+
+/// Items moved between a thread's pool and the depot at a time.
+const BATCH: usize = 8;
 
 /// Largest queue storage worth keeping (frames); bigger ones are freed.
 const MAX_DEQUE_CAPACITY: usize = 1024;
 
+/// A thread's items, at most two batches, and the batches shared between threads.
+struct Pool<T: 'static> {
+    local: &'static std::thread::LocalKey<RefCell<Vec<T>>>,
+    depot: Mutex<Vec<Vec<T>>>,
+    /// Batches the depot keeps; beyond this, items are freed.
+    max_batches: usize,
+}
+
+impl<T> Pool<T> {
+    fn take(&self) -> Option<T> {
+        self.local.with(|l| {
+            let mut l = l.borrow_mut();
+            if l.is_empty() {
+                let batch = self
+                    .depot
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop()?;
+                // The batch's Vec becomes the thread's; the empty one is freed.
+                *l = batch;
+            }
+            l.pop()
+        })
+    }
+
+    fn give(&self, item: T) {
+        let spill = self.local.with(|l| {
+            let mut l = l.borrow_mut();
+            if l.capacity() == 0 {
+                l.reserve_exact(2 * BATCH);
+            }
+            l.push(item);
+            // Full: the older half goes to the depot, so this thread keeps one batch for its
+            // next takes and the other threads can have the rest.
+            (l.len() >= 2 * BATCH).then(|| {
+                let mut batch = Vec::with_capacity(2 * BATCH);
+                batch.extend(l.drain(..BATCH));
+                batch
+            })
+        });
+        if let Some(batch) = spill {
+            let mut d = self.depot.lock().unwrap_or_else(PoisonError::into_inner);
+            if d.len() < self.max_batches {
+                d.push(batch);
+            }
+            // Otherwise the batch is freed here.
+        }
+    }
+}
+
 thread_local! {
-    static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static BUFS: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
     static DEQUES: RefCell<Vec<VecDeque<Entry>>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Read buffers: 16 KiB each, so the depot keeps at most 4 MiB of them (32 batches of 8).
+static BUF_POOL: Pool<BytesMut> = Pool {
+    local: &BUFS,
+    depot: Mutex::new(Vec::new()),
+    max_batches: 32,
+};
+
+/// Queue storage: 256 bytes each, at most 4,096 in the depot (1 MiB, 512 batches of 8).
+static DEQUE_POOL: Pool<VecDeque<Entry>> = Pool {
+    local: &DEQUES,
+    depot: Mutex::new(Vec::new()),
+    max_batches: 512,
+};
 
 /// Empty queue storage with some capacity: a broadcast to many idle connections then does
 /// not allocate a queue per recipient.
 pub(crate) fn take_deque() -> VecDeque<Entry> {
-    DEQUES
-        .with(|p| p.borrow_mut().pop())
+    DEQUE_POOL
+        .take()
         .unwrap_or_else(|| VecDeque::with_capacity(16))
 }
 
@@ -35,17 +106,13 @@ pub(crate) fn give_deque(mut d: VecDeque<Entry>) {
     if d.capacity() == 0 || d.capacity() > MAX_DEQUE_CAPACITY {
         return;
     }
-    DEQUES.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() < MAX_POOLED {
-            p.push(d);
-        }
-    });
+    DEQUE_POOL.give(d);
 }
 
 /// A buffer with at least [`BUF_SIZE`] bytes of capacity.
 pub(crate) fn take() -> BytesMut {
-    POOL.with(|p| p.borrow_mut().pop())
+    BUF_POOL
+        .take()
         .unwrap_or_else(|| BytesMut::with_capacity(BUF_SIZE))
 }
 
@@ -56,10 +123,67 @@ pub(crate) fn give(mut buf: BytesMut) {
     if buf.capacity() > 4 * BUF_SIZE || !buf.try_reclaim(BUF_SIZE) {
         return;
     }
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() < MAX_POOLED {
-            p.push(buf);
+    BUF_POOL.give(buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What one thread gives, another takes: the items cross through the depot instead of
+    /// being freed on one side and allocated on the other.
+    #[test]
+    fn items_given_on_one_thread_are_taken_on_another() {
+        thread_local! {
+            static LOCAL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
         }
-    });
+        static POOL: Pool<Vec<u8>> = Pool {
+            local: &LOCAL,
+            depot: Mutex::new(Vec::new()),
+            max_batches: 4,
+        };
+        let given: Vec<usize> = std::thread::spawn(|| {
+            let items: Vec<Vec<u8>> = (0..4 * BATCH as u8).map(|i| vec![i]).collect();
+            let addrs = items.iter().map(|v| v.as_ptr() as usize).collect();
+            for b in items {
+                POOL.give(b);
+            }
+            addrs
+        })
+        .join()
+        .unwrap();
+        // The giving thread kept one batch (freed when it exited); the rest is in the depot.
+        let taken: Vec<usize> = std::thread::spawn(|| {
+            std::iter::from_fn(|| POOL.take())
+                .map(|v| v.as_ptr() as usize)
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(taken.len(), 3 * BATCH);
+        assert!(taken.iter().all(|a| given.contains(a)));
+    }
+
+    /// Past its limit the depot frees what it is given.
+    #[test]
+    fn a_full_depot_frees_the_surplus() {
+        thread_local! {
+            static LOCAL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+        }
+        static POOL: Pool<Vec<u8>> = Pool {
+            local: &LOCAL,
+            depot: Mutex::new(Vec::new()),
+            max_batches: 1,
+        };
+        std::thread::spawn(|| {
+            for i in 0..10 * BATCH as u8 {
+                POOL.give(vec![i]);
+            }
+        })
+        .join()
+        .unwrap();
+        let depot = POOL.depot.lock().unwrap();
+        assert_eq!(depot.len(), 1);
+        assert_eq!(depot[0].len(), BATCH);
+    }
 }

@@ -21,12 +21,6 @@ use crate::sweep::{self, Sweepable, Tick};
 /// Most slices handed to one `writev` (2 per frame); well under Linux's IOV_MAX of 1024.
 const MAX_SLICES: usize = 128;
 
-/// How long a connection keeps its queue storage after its last message. A connection that
-/// gets a message every few hundred milliseconds (a ticker, a busy room) keeps it, so a
-/// broadcast does not take storage from the pool per recipient (the pool is per thread, and
-/// the writers give storage back on their own threads); an idle one holds none.
-const STORAGE_IDLE: Duration = Duration::from_secs(1);
-
 /// Keepalive and close deadlines of one connection, as [`sweep::Tick`]s (`0`: none). The
 /// earliest is published in [`Shared::wake_at`] for the sweep thread, which wakes the
 /// writer when it has passed: no timer per connection.
@@ -35,20 +29,13 @@ struct Timers {
     next_ping: Tick,
     pong_deadline: Tick,
     close_deadline: Tick,
-    /// When an idle connection gives back its queue storage.
-    release_storage: Tick,
 }
 
 impl Timers {
     fn next(&self) -> Tick {
-        [
-            self.next_ping,
-            self.pong_deadline,
-            self.close_deadline,
-            self.release_storage,
-        ]
-        .into_iter()
-        .fold(0, sweep::earliest)
+        [self.next_ping, self.pong_deadline, self.close_deadline]
+            .into_iter()
+            .fold(0, sweep::earliest)
     }
 
     /// Runs the deadlines that have passed: queues a ping, or says why to give up.
@@ -128,14 +115,10 @@ impl Writer {
         if let Some(every) = cfg.ping_interval {
             timers.next_ping = sweep::after(every);
         }
-        let finest = [
-            cfg.ping_interval,
-            Some(cfg.pong_timeout),
-            Some(cfg.close_timeout),
-        ]
-        .into_iter()
-        .flatten()
-        .fold(STORAGE_IDLE, Duration::min);
+        let finest = [cfg.ping_interval, Some(cfg.pong_timeout)]
+            .into_iter()
+            .flatten()
+            .fold(cfg.close_timeout, Duration::min);
         let weak: Weak<dyn Sweepable> = Arc::downgrade(shared) as _;
         sweep::register(weak, finest);
         Self {
@@ -231,12 +214,21 @@ impl Writer {
                 match poll_write_batch(cx, io, &self.batch, shared, &mut self.pos) {
                     Poll::Ready(res) => {
                         self.batch.clear();
-                        {
+                        let spare = {
                             let mut q = shared.lock();
                             q.bytes -= self.batch_bytes;
                             if let (0, Some(n)) = (q.bytes, shared.drained.get()) {
                                 n.notify_waiters();
                             }
+                            // Drained: the queue storage goes back to the pool at once, so a
+                            // connection holds none between messages (nor, when thousands
+                            // connect at once, one each for a while: freed later, those left
+                            // holes between the connections' long-lived objects).
+                            q.frames.is_empty().then(|| std::mem::take(&mut q.frames))
+                        };
+                        if let Some(spare) = spare {
+                            crate::pool::give_deque(spare);
+                            crate::pool::give_deque(std::mem::take(&mut self.batch));
                         }
                         match res {
                             Err(_) => return Poll::Ready(Some(Abort::Io)),
@@ -271,20 +263,10 @@ impl Writer {
                 return Poll::Ready(None);
             }
 
-            // Idle: the queue storage goes back to the pool if nothing comes for a while.
-            if self.timers.release_storage == 0 && self.batch.capacity() > 0 {
-                self.timers.release_storage = sweep::after(STORAGE_IDLE);
-            }
             match self.poll_timers(shared, closing) {
                 Timer::Pending => return Poll::Pending,
                 Timer::Abort(why) => return Poll::Ready(Some(why)),
-                Timer::Fired => {
-                    let release = self.timers.release_storage;
-                    if release != 0 && sweep::passed(release, sweep::now()) {
-                        self.timers.release_storage = 0;
-                        release_storage(shared, &mut self.batch);
-                    }
-                }
+                Timer::Fired => {}
             }
         }
     }
@@ -306,7 +288,6 @@ impl Writer {
             std::mem::swap(&mut q.frames, &mut self.batch);
             q.pong_at = crate::shared::NO_PONG;
             drop(q);
-            self.timers.release_storage = 0;
             self.pos = (0, 0);
             self.batch_bytes = self.batch.iter().map(Entry::wire_len).sum();
             self.batch_has_close = closing && self.batch.iter().any(is_close);
@@ -353,18 +334,6 @@ impl Writer {
 pub(crate) async fn run<W: AsyncWrite + Unpin + 'static>(mut io: W, shared: Arc<Shared>) {
     let mut writer = Writer::new(&shared);
     poll_fn(|cx| writer.poll(cx, &mut io, &shared)).await;
-}
-
-/// Gives the writer's spare queue storage and the connection's (if empty) to the pool.
-fn release_storage(shared: &Shared, batch: &mut VecDeque<Entry>) {
-    crate::pool::give_deque(std::mem::take(batch));
-    let spare = {
-        let mut q = shared.lock();
-        (q.frames.is_empty() && q.frames.capacity() > 0).then(|| std::mem::take(&mut q.frames))
-    };
-    if let Some(d) = spare {
-        crate::pool::give_deque(d);
-    }
 }
 
 /// One vectored write. On a plain `TcpStream` (Linux) it is a `send`/`sendmsg` system
