@@ -23,12 +23,12 @@ const BATCH: usize = 8;
 /// Largest queue storage worth keeping (frames); bigger ones are freed.
 const MAX_DEQUE_CAPACITY: usize = 1024;
 
-/// A thread's items, at most two batches, and the batches shared between threads.
+/// A thread's items (fewer than two batches) and the items shared between threads.
 struct Pool<T: 'static> {
     local: &'static std::thread::LocalKey<RefCell<Vec<T>>>,
-    depot: Mutex<Vec<Vec<T>>>,
-    /// Batches the depot keeps; beyond this, items are freed.
-    max_batches: usize,
+    depot: Mutex<Vec<T>>,
+    /// Items the depot keeps; beyond this, they are freed.
+    max_depot: usize,
 }
 
 impl<T> Pool<T> {
@@ -36,40 +36,36 @@ impl<T> Pool<T> {
         self.local.with(|l| {
             let mut l = l.borrow_mut();
             if l.is_empty() {
-                let batch = self
-                    .depot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .pop()?;
-                // The batch's Vec becomes the thread's; the empty one is freed.
-                *l = batch;
+                // A batch from the depot: items move, neither Vec is allocated or freed.
+                let mut d = self.depot.lock().unwrap_or_else(PoisonError::into_inner);
+                let from = d.len().saturating_sub(BATCH);
+                l.reserve_exact(2 * BATCH);
+                l.extend(d.drain(from..));
             }
             l.pop()
         })
     }
 
     fn give(&self, item: T) {
-        let spill = self.local.with(|l| {
+        self.local.with(|l| {
             let mut l = l.borrow_mut();
             if l.capacity() == 0 {
                 l.reserve_exact(2 * BATCH);
             }
             l.push(item);
+            if l.len() < 2 * BATCH {
+                return;
+            }
             // Full: the older half goes to the depot, so this thread keeps one batch for its
             // next takes and the other threads can have the rest.
-            (l.len() >= 2 * BATCH).then(|| {
-                let mut batch = Vec::with_capacity(2 * BATCH);
-                batch.extend(l.drain(..BATCH));
-                batch
-            })
-        });
-        if let Some(batch) = spill {
             let mut d = self.depot.lock().unwrap_or_else(PoisonError::into_inner);
-            if d.len() < self.max_batches {
-                d.push(batch);
+            if d.len() + BATCH <= self.max_depot {
+                d.extend(l.drain(..BATCH));
+            } else {
+                drop(d);
+                l.drain(..BATCH);
             }
-            // Otherwise the batch is freed here.
-        }
+        })
     }
 }
 
@@ -78,18 +74,18 @@ thread_local! {
     static DEQUES: RefCell<Vec<VecDeque<Entry>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Read buffers: 16 KiB each, so the depot keeps at most 4 MiB of them (32 batches of 8).
+/// Read buffers: 16 KiB each, so the depot keeps at most 4 MiB of them.
 static BUF_POOL: Pool<BytesMut> = Pool {
     local: &BUFS,
     depot: Mutex::new(Vec::new()),
-    max_batches: 32,
+    max_depot: 256,
 };
 
-/// Queue storage: 256 bytes each, at most 4,096 in the depot (1 MiB, 512 batches of 8).
+/// Queue storage: 256 bytes each, at most 4,096 in the depot (1 MiB).
 static DEQUE_POOL: Pool<VecDeque<Entry>> = Pool {
     local: &DEQUES,
     depot: Mutex::new(Vec::new()),
-    max_batches: 512,
+    max_depot: 4096,
 };
 
 /// Empty queue storage with some capacity: a broadcast to many idle connections then does
@@ -140,7 +136,7 @@ mod tests {
         static POOL: Pool<Vec<u8>> = Pool {
             local: &LOCAL,
             depot: Mutex::new(Vec::new()),
-            max_batches: 4,
+            max_depot: 4 * BATCH,
         };
         let given: Vec<usize> = std::thread::spawn(|| {
             let items: Vec<Vec<u8>> = (0..4 * BATCH as u8).map(|i| vec![i]).collect();
@@ -173,7 +169,7 @@ mod tests {
         static POOL: Pool<Vec<u8>> = Pool {
             local: &LOCAL,
             depot: Mutex::new(Vec::new()),
-            max_batches: 1,
+            max_depot: BATCH,
         };
         std::thread::spawn(|| {
             for i in 0..10 * BATCH as u8 {
@@ -182,8 +178,6 @@ mod tests {
         })
         .join()
         .unwrap();
-        let depot = POOL.depot.lock().unwrap();
-        assert_eq!(depot.len(), 1);
-        assert_eq!(depot[0].len(), BATCH);
+        assert_eq!(POOL.depot.lock().unwrap().len(), BATCH);
     }
 }
