@@ -1,7 +1,7 @@
 //! Coarse deadlines for many connections from one thread, instead of a timer each.
 //!
-//! A connection's keepalive ping, pong timeout, close timeout and the release of its idle
-//! queue storage do not need millisecond precision, but a tokio `Sleep` per connection
+//! A connection's keepalive ping, pong timeout and close timeout do not need millisecond
+//! precision, but a tokio `Sleep` per connection
 //! costs 112 bytes and a box for each of them, idle or not. Here a connection keeps its
 //! deadlines as 4-byte [`Tick`]s and publishes the earliest one; one thread looks at every
 //! registered connection a few times a second and wakes those whose deadline has passed,
@@ -9,7 +9,7 @@
 //! a quarter of the shortest interval registered, and never more than 250 ms.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -114,7 +114,7 @@ pub fn until(t: Tick) -> Duration {
 }
 
 struct Registry {
-    shards: [Mutex<Vec<Weak<dyn Sweepable>>>; SHARDS],
+    shards: [Mutex<Vec<Arc<dyn Sweepable>>>; SHARDS],
     next_shard: AtomicUsize,
     /// Milliseconds between sweeps.
     every_ms: AtomicU32,
@@ -137,7 +137,7 @@ impl Registry {
         self.every_ms.fetch_min(every, Ordering::Relaxed) > every
     }
 
-    fn add(&self, item: Weak<dyn Sweepable>, finest: Duration) {
+    fn add(&self, item: Arc<dyn Sweepable>, finest: Duration) {
         self.lower(finest);
         let shard = self.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS;
         lock(&self.shards[shard]).push(item);
@@ -149,9 +149,10 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(Registry::new)
 }
 
-/// Watches `item` until it is dropped. `finest` is the shortest interval it will set a
-/// deadline for; sweeps run at least four times as often (between 5 and 250 ms apart).
-pub(crate) fn register(item: Weak<dyn Sweepable>, finest: Duration) {
+/// Watches `item` until nothing else holds it (the registry keeps it until the next sweep
+/// after that). `finest` is the shortest interval it will set a deadline for; sweeps run
+/// at least four times as often (between 5 and 250 ms apart).
+pub(crate) fn register(item: Arc<dyn Sweepable>, finest: Duration) {
     let r = registry();
     r.add(item, finest);
     start(r);
@@ -173,7 +174,7 @@ fn start(r: &Registry) {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic in `wake` cannot leave a list of weak references inconsistent.
+    // A panic in `wake` cannot leave a list of references inconsistent.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -198,10 +199,14 @@ fn sweep(r: &Registry) -> usize {
     for shard in &r.shards {
         let now = now();
         let mut items = lock(shard);
-        items.retain(|w| {
-            let Some(item) = w.upgrade() else {
+        items.retain(|item| {
+            // Held strongly, so a sweep only reads each connection's state: upgrading a
+            // weak reference wrote its counts twice, and in a burst those cache lines are
+            // the ones the connection's publishers and writer are busy with. The only
+            // holder left: the connection is gone.
+            if Arc::strong_count(item) == 1 {
                 return false;
-            };
+            }
             let at = item.wake_at();
             if at != 0 && passed(at, now) {
                 item.wake();
@@ -302,8 +307,7 @@ mod tests {
             woken: AtomicBool::new(false),
         });
         for i in [&due, &later, &none] {
-            let w: Weak<dyn Sweepable> = Arc::downgrade(i) as _;
-            register(w, Duration::from_millis(40));
+            register(i.clone(), Duration::from_millis(40));
         }
         let start = Instant::now();
         while !due.woken.load(Ordering::Relaxed) {
@@ -343,16 +347,11 @@ mod tests {
             item(now().wrapping_sub(10)),
         );
         for i in [&past, &future, &none, &dropped] {
-            r.add(
-                Arc::downgrade(i) as Weak<dyn Sweepable>,
-                Duration::from_secs(1),
-            );
+            r.add(i.clone(), Duration::from_secs(1));
         }
         assert_eq!(r.every_ms.load(Ordering::Relaxed), 250);
-        r.add(
-            Arc::downgrade(&none) as Weak<dyn Sweepable>,
-            Duration::from_millis(1),
-        );
+        let fine = item(0);
+        r.add(fine.clone(), Duration::from_millis(1));
         assert_eq!(r.every_ms.load(Ordering::Relaxed), FINEST_MS);
         drop(dropped);
         assert_eq!(sweep(&r), 4);
@@ -360,6 +359,8 @@ mod tests {
         assert!(!future.woken.load(Ordering::Relaxed));
         assert!(!none.woken.load(Ordering::Relaxed));
         drop((past, future, none));
+        assert_eq!(sweep(&r), 1);
+        drop(fine);
         assert_eq!(sweep(&r), 0);
     }
 }

@@ -6,7 +6,7 @@ use std::future::poll_fn;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -119,8 +119,7 @@ impl Writer {
             .into_iter()
             .flatten()
             .fold(cfg.close_timeout, Duration::min);
-        let weak: Weak<dyn Sweepable> = Arc::downgrade(shared) as _;
-        sweep::register(weak, finest);
+        sweep::register(shared.clone() as Arc<dyn Sweepable>, finest);
         Self {
             batch: VecDeque::new(),
             pos: (0, 0),
