@@ -3,10 +3,10 @@
 //! A connection's keepalive ping, pong timeout and close timeout do not need millisecond
 //! precision, but a tokio `Sleep` per connection costs 112 bytes and a box for each of
 //! them, idle or not. Here a connection keeps its deadlines as 4-byte [`Tick`]s and
-//! publishes the earliest one; one thread looks at every
-//! registered connection a few times a second and wakes those whose deadline has passed,
-//! which then handle it on their own task. A deadline fires up to one sweep late: at most
-//! a quarter of the shortest interval registered, and never more than 250 ms.
+//! publishes the earliest one; one thread looks at every registered connection a few
+//! times a second and wakes those whose deadline has passed, which then handle it on their
+//! own task. A deadline fires up to one sweep late: at most a quarter of the shortest
+//! interval registered, and never more than 250 ms.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
