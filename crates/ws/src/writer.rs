@@ -219,10 +219,10 @@ impl Writer {
                             if let (0, Some(n)) = (q.bytes, shared.drained.get()) {
                                 n.notify_waiters();
                             }
-                            // Drained: the queue storage goes back to the pool at once, so a
-                            // connection holds none between messages (nor, when thousands
-                            // connect at once, one each for a while: freed later, those left
-                            // holes between the connections' long-lived objects).
+                            // Drained: the storage goes back to the pool at once. Kept
+                            // for a while after each write instead, it was held by every
+                            // connection of a burst of connects and freed later, leaving a
+                            // hole among each connection's long-lived objects.
                             q.frames.is_empty().then(|| std::mem::take(&mut q.frames))
                         };
                         if let Some(spare) = spare {
