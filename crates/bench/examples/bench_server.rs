@@ -174,13 +174,16 @@ fn broadcast(
                 Message::Binary(b) => PreparedMessage::binary(b),
                 _ => continue,
             };
-            for (peer, s) in read(&members).iter() {
-                if *peer != id {
-                    // A slow or closed peer is its own problem (iolite-ws closes it past its
-                    // queue limit); the others still get the message.
-                    let _ = s.send_prepared(&prepared);
-                }
-            }
+            // A slow or closed peer is its own problem (iolite-ws closes it past its queue
+            // limit); the others still get the message.
+            let members = read(&members);
+            iolite_ws::broadcast(
+                members
+                    .iter()
+                    .filter(|(peer, _)| **peer != id)
+                    .map(|(_, s)| s),
+                &prepared,
+            );
         }
         rooms.leave(&room, id, &members);
     }

@@ -34,7 +34,8 @@
 //! - [`Connection`] is the one-task form: its `recv` also writes, so a read loop that
 //!   never waits on anything else saves the writer task (memory, and a wake-up per reply).
 //! - Broadcasts use [`PreparedMessage`]: framed (and compressed) once, the same bytes go
-//!   to every recipient.
+//!   to every recipient. [`broadcast`] sends one to many connections and loads their
+//!   state into the CPU's cache ahead of the sends ([`prefetch`]).
 //! - An idle connection holds no read buffer (buffers come from a per-thread pool when
 //!   bytes arrive) and no write buffer (frames are shared `Bytes`).
 //! - A peer that reads too slowly hits [`Config::max_queued_bytes`] and
@@ -44,12 +45,14 @@
 //!   global allocator, which packs tokio's cache-aligned task and I/O blocks (a third of an
 //!   idle connection's memory with glibc).
 
+mod broadcast;
 mod client;
 mod config;
 mod connection;
 mod entry;
 mod error;
 mod pool;
+pub mod prefetch;
 mod receiver;
 mod sender;
 mod server;
@@ -61,6 +64,7 @@ pub mod sweep;
 mod upgrade;
 mod writer;
 
+pub use broadcast::broadcast;
 pub use client::{client_handshake, ClientBuilder, MaybeTlsStream};
 pub use config::{Config, SlowConsumer};
 pub use connection::Connection;

@@ -1,11 +1,12 @@
 //! State shared by a connection's senders, its receiver and its writer task.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use atomic_waker::AtomicWaker;
 use iolite_ws_proto::{CloseCode, CloseFrame, Encoder, Role};
+use once_cell::race::OnceBox;
 use tokio::sync::Notify;
 
 use crate::config::Config;
@@ -49,33 +50,51 @@ pub(crate) struct Queue {
     pub(crate) encoder: Encoder,
 }
 
+/// `repr(C)`: what a send touches (the queue's lock and state, `config`, `tail_hint`,
+/// `writer_due`) comes first, in the object's first [`Shared::SEND_HOT`] bytes: two or
+/// three cache lines per recipient of a broadcast, which [`crate::Sender::prefetch`]
+/// knows to load.
+#[repr(C)]
 pub(crate) struct Shared {
     pub(crate) queue: Mutex<Queue>,
-    /// The task that writes: the writer task, or the one polling a [`crate::Connection`].
-    pub(crate) writer_waker: AtomicWaker,
-    /// Made by the first [`crate::Sender::drained`]: most connections never wait for it
-    /// (a `Notify` is 32 bytes). Set before the waiter takes the queue's lock, so a writer
-    /// that empties the queue after that finds it.
-    pub(crate) drained: OnceLock<Box<Notify>>,
-    pub(crate) reader_waker: AtomicWaker,
-    pub(crate) abort: AtomicU8,
-    /// The writer's last write returned `Pending`: the peer is not reading.
-    pub(crate) writer_blocked: AtomicBool,
+    pub(crate) config: Arc<Config>,
+    /// Where the next queued entry will likely go (just past the last one pushed), for
+    /// [`crate::Sender::prefetch_queue`]: only ever prefetched, never dereferenced, so a
+    /// stale value (the writer took the batch, the queue grew) costs a wasted hint.
+    pub(crate) tail_hint: AtomicUsize,
     /// A [`crate::Connection`]'s `recv` returned a message and has not been polled since:
     /// its task is handling the message and polls the writer before it waits again, so
     /// a send need not wake it (that wake-up would only poll the task once more). Read and
     /// cleared around the queue's lock, so a send that finds it clear always wakes.
     pub(crate) writer_due: AtomicBool,
-    pub(crate) config: Arc<Config>,
     pub(crate) role: Role,
+    pub(crate) abort: AtomicU8,
+    /// The writer's last write returned `Pending`: the peer is not reading.
+    pub(crate) writer_blocked: AtomicBool,
     /// The writer's earliest deadline, for the sweep thread (see [`crate::sweep`]).
     pub(crate) wake_at: AtomicU32,
     /// A deadline of the task polling a [`crate::Connection`], woken with the writer (see
     /// [`crate::Connection::wake_also_at`]).
     pub(crate) also_at: AtomicU32,
+    /// The task that writes: the writer task, or the one polling a [`crate::Connection`].
+    pub(crate) writer_waker: AtomicWaker,
+    /// Made by the first [`crate::Sender::drained`]: most connections never wait for it
+    /// (a `Notify` is 32 bytes, and the empty box 8). Set before the waiter takes the queue's lock, so a writer
+    /// that empties the queue after that finds it.
+    pub(crate) drained: OnceBox<Notify>,
+    pub(crate) reader_waker: AtomicWaker,
 }
 
+// What a send touches stays within two cache lines' worth, the tail hint among it.
+const _: () = {
+    assert!(Shared::SEND_HOT <= 128);
+    assert!(std::mem::offset_of!(Shared, tail_hint) + 8 <= Shared::SEND_HOT);
+};
+
 impl Shared {
+    /// A send touches the first this many bytes of `Shared` (see the struct's `repr(C)`).
+    pub(crate) const SEND_HOT: usize = std::mem::offset_of!(Shared, writer_due) + 1;
+
     pub(crate) fn new(config: Arc<Config>, role: Role, encoder: Encoder) -> Self {
         Self {
             queue: Mutex::new(Queue {
@@ -89,15 +108,25 @@ impl Shared {
                 encoder,
             }),
             writer_waker: AtomicWaker::new(),
-            drained: OnceLock::new(),
+            drained: OnceBox::new(),
             reader_waker: AtomicWaker::new(),
             abort: AtomicU8::new(Abort::None as u8),
             writer_blocked: AtomicBool::new(false),
             writer_due: AtomicBool::new(false),
             config,
+            tail_hint: AtomicUsize::new(0),
             role,
             wake_at: AtomicU32::new(0),
             also_at: AtomicU32::new(0),
+        }
+    }
+
+    /// Records where the entry after `q`'s last will go (see [`Shared::tail_hint`]).
+    #[inline]
+    pub(crate) fn note_tail(&self, q: &Queue) {
+        if let Some(last) = q.frames.back() {
+            let next = (last as *const Entry).wrapping_add(1) as usize;
+            self.tail_hint.store(next, Ordering::Relaxed);
         }
     }
 
@@ -232,5 +261,56 @@ impl crate::sweep::Sweepable for Shared {
 
     fn wake(&self) {
         self.writer_waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use iolite_ws_proto::{Encoder, PreparedMessage, Role};
+
+    use super::Shared;
+    use crate::entry::Entry;
+    use crate::{Config, Sender};
+
+    /// After each send, the hint is the slot just past the last queued entry: where the
+    /// next one goes while the queue has room.
+    #[test]
+    fn the_tail_hint_follows_the_queue() {
+        let shared = Arc::new(Shared::new(
+            Arc::new(Config::default()),
+            Role::Server,
+            Encoder::new(Role::Server, None, 1),
+        ));
+        let sender = Sender {
+            shared: shared.clone(),
+        };
+        assert_eq!(shared.tail_hint.load(Ordering::Relaxed), 0);
+        let msg = PreparedMessage::text("x");
+        for n in 1..=3 {
+            sender.send_prepared(&msg).unwrap();
+            let q = shared.lock();
+            assert_eq!(q.frames.len(), n);
+            let last: *const Entry = q.frames.back().unwrap();
+            assert_eq!(
+                shared.tail_hint.load(Ordering::Relaxed),
+                last.wrapping_add(1) as usize
+            );
+            if n < q.frames.capacity() {
+                drop(q);
+                // The next send lands where the hint said.
+                sender.send_prepared(&msg).unwrap();
+                let q = shared.lock();
+                let next: *const Entry = q.frames.back().unwrap();
+                assert_eq!(next, last.wrapping_add(1));
+                drop(q);
+                shared.lock().frames.pop_back();
+            }
+        }
+        // Prefetching it, or any address, is only a hint.
+        sender.prefetch();
+        sender.prefetch_queue();
     }
 }
