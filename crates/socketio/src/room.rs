@@ -249,7 +249,7 @@ impl RoomIndex {
     /// Calls `f` with each socket a target reaches, after the index's locks are released:
     /// a send may close a socket (a slow client), which leaves its rooms.
     pub(crate) fn for_each(&self, target: &BroadcastOptions, f: impl FnMut(&SocketRef)) {
-        self.select(target).iter().for_each(f);
+        for_each_prefetched(&self.select(target), f);
     }
 
     /// The sockets a target reaches.
@@ -264,8 +264,10 @@ impl RoomIndex {
                         // Sized up front: one allocation per broadcast, whatever the room's
                         // size.
                         let mut v = Vec::with_capacity(m.len() + 1);
+                        let mut ahead = m.values().skip(PREFETCH_STEP);
                         v.extend(
                             m.iter()
+                                .inspect(|_| prefetch_counts(ahead.next()))
                                 .filter(|(sid, _)| !except.contains(sid))
                                 .map(|(_, s)| s.clone()),
                         );
@@ -285,9 +287,12 @@ impl RoomIndex {
                 let n = self.sockets.iter().map(|s| read(s).len()).sum();
                 let mut all = Vec::with_capacity(n);
                 for shard in self.sockets.iter() {
+                    let shard = read(shard);
+                    let mut ahead = shard.values().skip(PREFETCH_STEP).map(|m| &m.socket);
                     all.extend(
-                        read(shard)
+                        shard
                             .iter()
+                            .inspect(|_| prefetch_counts(ahead.next()))
                             .filter(|(sid, _)| !except.contains(sid))
                             .map(|(_, m)| m.socket.clone()),
                     );
@@ -350,5 +355,43 @@ impl Excluded {
             Self::Few(v) => v.contains(sid),
             Self::Set(s) => s.contains(sid),
         }
+    }
+}
+
+/// How many sockets apart the steps of [`for_each_prefetched`] run.
+const PREFETCH_STEP: usize = 8;
+
+/// Has the CPU load the reference counts of `socket` (a clone of it follows soon), which
+/// sit just before the value in an `Arc`'s block.
+#[inline]
+fn prefetch_counts(socket: Option<&SocketRef>) {
+    if let Some(s) = socket {
+        let value = Arc::as_ptr(s).cast::<u8>();
+        iolite_ws::prefetch::write(value.wrapping_sub(2 * std::mem::size_of::<usize>()));
+    }
+}
+
+/// Calls `f` with each of `sockets` in order, and meanwhile has the CPU load what a send
+/// to a socket touches, a few sockets ahead: the socket, its session, its WebSocket
+/// queue's state and the queue's next slot, one step each, each step reading what the
+/// one before loaded (see `iolite_ws::prefetch`). With thousands of recipients this
+/// state is not in the cache, and a send's locks would otherwise take its misses one
+/// after another.
+pub(crate) fn for_each_prefetched(sockets: &[SocketRef], mut f: impl FnMut(&SocketRef)) {
+    const D: usize = PREFETCH_STEP;
+    for (i, s) in sockets.iter().enumerate() {
+        if let Some(a) = sockets.get(i + 4 * D) {
+            iolite_ws::prefetch::write(&a.conn);
+        }
+        if let Some(a) = sockets.get(i + 3 * D) {
+            a.conn.prefetch();
+        }
+        if let Some(a) = sockets.get(i + 2 * D) {
+            a.conn.prefetch_transport();
+        }
+        if let Some(a) = sockets.get(i + D) {
+            a.conn.prefetch_queue();
+        }
+        f(s);
     }
 }

@@ -38,7 +38,7 @@ pub(crate) async fn handshake<H: Handler>(
     let socket = Arc::new(Socket::new(
         sid,
         RequestHead::new(parts),
-        Conn::polling(),
+        None,
         core,
         H::Data::default(),
     ));
@@ -67,7 +67,7 @@ async fn drive<D: Send + Sync + 'static>(socket: Arc<Socket<D>>) {
         let sleep = tokio::time::sleep(iolite_ws::sweep::until(next));
         tokio::pin!(sleep);
         std::future::poll_fn(|cx| {
-            if wakes.driver.poll(cx).is_ready() {
+            if wakes.driver.poll(&wakes.driver_woken, cx).is_ready() {
                 return std::task::Poll::Ready(());
             }
             Future::poll(sleep.as_mut(), cx)
@@ -131,7 +131,7 @@ pub(crate) async fn get<H: Handler>(
             Some(body) => (body, false),
             None => match st.phase {
                 Phase::Closing(_) => (b"1".to_vec(), true),
-                Phase::Open if !matches!(st.conn, Conn::WebSocket(_)) => continue,
+                Phase::Open if !matches!(st.conn, Conn::WebSocket) => continue,
                 _ => (noop(), false),
             },
         };

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -101,7 +101,8 @@ impl Out<'_> {
 pub(crate) enum Conn {
     /// Boxed: a session on WebSocket (most of them) then holds no polling queue.
     Polling(Box<PollQueue>),
-    WebSocket(iolite_ws::Sender),
+    /// The sender is the session's [`Socket::ws`].
+    WebSocket,
 }
 
 impl Conn {
@@ -123,6 +124,7 @@ pub(crate) struct PollQueue {
 pub(crate) struct PollingWakes {
     pub(crate) get: Notify,
     pub(crate) driver: DriverWake,
+    pub(crate) driver_woken: AtomicBool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,28 +171,30 @@ pub(crate) trait Core<D>: Send + Sync + 'static {
 }
 
 /// Tells the one task that drives a session (its heartbeat, and on WebSocket its reads) to
-/// look at the session's state again: a flag and a waker, so the task's state holds no
+/// look at the session's state again: a waker and a flag, so the task's state holds no
 /// `Notified` future beside it (a `Notify` and that future took 96 bytes per session).
+/// The flag is its owner's, kept beside its other flags (inside this struct it cost 8
+/// bytes of padding in every session).
 #[derive(Default)]
 pub(crate) struct DriverWake {
-    flag: AtomicBool,
     waker: AtomicWaker,
 }
 
 impl DriverWake {
-    fn wake(&self) {
-        self.flag.store(true, Ordering::Release);
+    fn wake(&self, flag: &AtomicBool) {
+        flag.store(true, Ordering::Release);
         self.waker.wake();
     }
 
-    /// `Ready` once after each [`DriverWake::wake`]; `Pending` registers the task.
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.flag.swap(false, Ordering::AcqRel) {
+    /// `Ready` once after each [`DriverWake::wake`] with the same `flag`; `Pending`
+    /// registers the task.
+    pub(crate) fn poll(&self, flag: &AtomicBool, cx: &mut Context<'_>) -> Poll<()> {
+        if flag.swap(false, Ordering::AcqRel) {
             return Poll::Ready(());
         }
         self.waker.register(cx.waker());
         // A wake between the first look and the registration found no waker to wake.
-        if self.flag.swap(false, Ordering::AcqRel) {
+        if flag.swap(false, Ordering::AcqRel) {
             return Poll::Ready(());
         }
         Poll::Pending
@@ -208,12 +212,19 @@ pub struct Socket<D> {
     awaiting_pong: AtomicBool,
     /// `phase == Open`, kept beside the state so the per-message check takes no lock.
     open: AtomicBool,
+    /// [`Socket::ws_wake`]'s flag.
+    pub(crate) ws_woken: AtomicBool,
     /// `Some` for a session opened on polling.
     pub(crate) polling: Option<Box<PollingWakes>>,
     /// Wakes the task reading the session's WebSocket. Not shared with the polling one: in
     /// an upgrade both run for a moment, and one waker slot would go to whichever
     /// registered last.
     pub(crate) ws_wake: DriverWake,
+    /// The session's WebSocket once it is on one (`Conn::WebSocket`). Set once, at creation
+    /// or when an upgrade completes (under the state lock), and never taken, so a
+    /// broadcast can prefetch its queue without the lock ([`Socket::prefetch_queue`]).
+    /// Sends still go under the state lock, which orders them with the session's close.
+    ws: OnceLock<iolite_ws::Sender>,
     core: Arc<dyn Core<D>>,
     data: D,
 }
@@ -229,15 +240,21 @@ const NOOP: Utf8Bytes = Utf8Bytes::from_static("6");
 const CLOSE: Utf8Bytes = Utf8Bytes::from_static("1");
 
 impl<D: Send + Sync + 'static> Socket<D> {
+    /// A session on `ws`, or on polling when `None`.
     pub(crate) fn new(
         sid: Sid,
         request: RequestHead,
-        conn: Conn,
+        ws: Option<iolite_ws::Sender>,
         core: Arc<dyn Core<D>>,
         data: D,
     ) -> Self {
         let next_ping = sweep::after(core.ping_interval());
-        let polling = matches!(conn, Conn::Polling(_)).then(Box::default);
+        let polling = ws.is_none().then(Box::default);
+        let conn = if ws.is_some() {
+            Conn::WebSocket
+        } else {
+            Conn::polling()
+        };
         Self {
             sid,
             request: Arc::new(request),
@@ -254,8 +271,10 @@ impl<D: Send + Sync + 'static> Socket<D> {
             }),
             awaiting_pong: AtomicBool::new(false),
             open: AtomicBool::new(true),
+            ws_woken: AtomicBool::new(false),
             polling,
             ws_wake: DriverWake::default(),
+            ws: ws.map(OnceLock::from).unwrap_or_default(),
             core,
             data,
         }
@@ -292,7 +311,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
     pub fn transport(&self) -> Transport {
         match self.lock().conn {
             Conn::Polling(_) => Transport::Polling,
-            Conn::WebSocket(_) => Transport::WebSocket,
+            Conn::WebSocket => Transport::WebSocket,
         }
     }
 
@@ -304,8 +323,36 @@ impl<D: Send + Sync + 'static> Socket<D> {
         st.phase == Phase::Open
             && match &st.conn {
                 Conn::Polling(q) => st.get_pending && q.items.is_empty(),
-                Conn::WebSocket(tx) => tx.buffered_bytes() == 0,
+                Conn::WebSocket => self.ws.get().is_some_and(|tx| tx.buffered_bytes() == 0),
             }
+    }
+
+    /// Starts loading the session state a send takes the lock of into the CPU's cache.
+    /// The first of three steps for a loop that sends to many sessions (a broadcast): it
+    /// calls this some sessions ahead of the one it sends to, then
+    /// [`Socket::prefetch_transport`] closer, then [`Socket::prefetch_queue`] closer still;
+    /// each step reads what the one before loaded. See [`iolite_ws::prefetch`].
+    #[inline]
+    pub fn prefetch(&self) {
+        iolite_ws::prefetch::write_range(&self.state, std::mem::size_of::<Mutex<State>>());
+        iolite_ws::prefetch::write(&self.ws);
+    }
+
+    /// The second step (see [`Socket::prefetch`]): the WebSocket connection's queue state.
+    #[inline]
+    pub fn prefetch_transport(&self) {
+        if let Some(tx) = self.ws.get() {
+            tx.prefetch();
+        }
+    }
+
+    /// The third step (see [`Socket::prefetch`]): the slot the next message will take in
+    /// the WebSocket connection's queue.
+    #[inline]
+    pub fn prefetch_queue(&self) {
+        if let Some(tx) = self.ws.get() {
+            tx.prefetch_queue();
+        }
     }
 
     /// Whether the session is open (sends can succeed).
@@ -387,7 +434,8 @@ impl<D: Send + Sync + 'static> Socket<D> {
     ) -> Result<(), SendError> {
         let get_pending = st.get_pending;
         match &mut st.conn {
-            Conn::WebSocket(tx) => {
+            Conn::WebSocket => {
+                let tx = self.ws.get().ok_or(SendError::Closed)?;
                 for item in items {
                     let r = match item {
                         Out::Text(t) => tx.send(Message::Text(t)).map_err(ws_error),
@@ -433,7 +481,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
         }
         let get_pending = st.get_pending;
         match &mut st.conn {
-            Conn::WebSocket(tx) => {
+            Conn::WebSocket => {
                 // 1001 tells the client the server is going away (restart, deploy), so it
                 // reconnects rather than treating the close as a refusal.
                 let code = if reason == CloseReason::ServerShuttingDown {
@@ -441,7 +489,9 @@ impl<D: Send + Sync + 'static> Socket<D> {
                 } else {
                     CloseCode::NORMAL
                 };
-                let _ = tx.close(code, "");
+                if let Some(tx) = self.ws.get() {
+                    let _ = tx.close(code, "");
+                }
                 st.phase = Phase::Closed;
             }
             Conn::Polling(q) => {
@@ -521,9 +571,9 @@ impl<D: Send + Sync + 'static> Socket<D> {
 
     fn wake_drivers(&self) {
         if let Some(p) = &self.polling {
-            p.driver.wake();
+            p.driver.wake(&p.driver_woken);
         }
-        self.ws_wake.wake();
+        self.ws_wake.wake(&self.ws_woken);
     }
 
     fn wake_get(&self) {
@@ -541,7 +591,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
             let due = st.deadline != 0
                 && sweep::passed(st.deadline, now)
                 && st.phase == Phase::Open
-                && (ws_driver || !matches!(st.conn, Conn::WebSocket(_)));
+                && (ws_driver || !matches!(st.conn, Conn::WebSocket));
             if due {
                 st.deadline = 0;
             }
@@ -603,7 +653,7 @@ impl<D: Send + Sync + 'static> Socket<D> {
             }
             Phase::Open => {}
         }
-        if !ws_driver && matches!(st.conn, Conn::WebSocket(_)) {
+        if !ws_driver && matches!(st.conn, Conn::WebSocket) {
             return Tick::Stop;
         }
         if st.ping_sent != 0 {
@@ -653,7 +703,9 @@ impl<D: Send + Sync + 'static> Socket<D> {
                 };
             }
         }
-        st.conn = Conn::WebSocket(tx);
+        // Set before `conn` says WebSocket, under the lock that every reader of `conn` holds.
+        let _ = self.ws.set(tx);
+        st.conn = Conn::WebSocket;
         drop(st);
         self.wake_get();
         self.wake_drivers();
@@ -698,8 +750,8 @@ mod tests {
     #[test]
     fn a_session_stays_small() {
         // Held for every session's life: its times are 4-byte sweep ticks (the state was 88
-        // bytes with `Instant`s).
-        assert!(std::mem::size_of::<super::State>() <= 40);
+        // bytes with `Instant`s), and its WebSocket sender is in `Socket::ws` (40 with it).
+        assert!(std::mem::size_of::<super::State>() <= 32);
         assert!(std::mem::size_of::<super::Socket<()>>() <= 136);
     }
 }

@@ -69,7 +69,7 @@ where
     let socket = Arc::new(Socket::new(
         sid,
         head,
-        Conn::WebSocket(tx.clone()),
+        Some(tx.clone()),
         core,
         H::Data::default(),
     ));
@@ -89,7 +89,7 @@ pub(crate) fn upgrade<H: Handler, B>(
 ) -> Response<Body> {
     {
         let mut st = socket.lock();
-        if st.upgrading || matches!(st.conn, Conn::WebSocket(_)) {
+        if st.upgrading || matches!(st.conn, Conn::WebSocket) {
             // Node accepts the WebSocket and closes it at once; either way the client's
             // second attempt fails and its session goes on.
             return upgrade_error(RequestError::BadRequest, "");
@@ -231,7 +231,11 @@ where
                 }
                 continue;
             }
-            let woken = this.socket.ws_wake.poll(cx).is_ready();
+            let woken = this
+                .socket
+                .ws_wake
+                .poll(&this.socket.ws_woken, cx)
+                .is_ready();
             let at = this.at;
             if woken || (at != 0 && sweep::passed(at, sweep::now())) {
                 if !this.wait() {
