@@ -79,8 +79,8 @@ pub(crate) struct Shared {
     /// The task that writes: the writer task, or the one polling a [`crate::Connection`].
     pub(crate) writer_waker: AtomicWaker,
     /// Made by the first [`crate::Sender::drained`]: most connections never wait for it
-    /// (a `Notify` is 32 bytes, and the empty box 8). Set before the waiter takes the queue's lock, so a writer
-    /// that empties the queue after that finds it.
+    /// (a `Notify` is 32 bytes, and the empty box 8). Set before the waiter takes the
+    /// queue's lock, so a writer that empties the queue after that finds it.
     pub(crate) drained: OnceBox<Notify>,
     pub(crate) reader_waker: AtomicWaker,
 }
