@@ -20,7 +20,11 @@ pub fn write<T: ?Sized>(p: *const T) {
             // SAFETY: the CPU has `prefetchw` (checked above), which has no effect the
             // program can observe and never faults, whatever the address.
             unsafe {
-                std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
+                std::arch::asm!(
+                    "prefetchw [{0}]",
+                    in(reg) p,
+                    options(nostack, preserves_flags, readonly)
+                );
             }
         } else {
             // SAFETY: as above; SSE's prefetch is in every x86-64. It loads the line for

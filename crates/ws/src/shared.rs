@@ -59,8 +59,9 @@ pub(crate) struct Shared {
     pub(crate) queue: Mutex<Queue>,
     pub(crate) config: Arc<Config>,
     /// Where the next queued entry will likely go (just past the last one pushed), for
-    /// [`crate::Sender::prefetch_queue`]: only ever prefetched, never dereferenced, so a
-    /// stale value (the writer took the batch, the queue grew) costs a wasted hint.
+    /// [`crate::Sender::prefetch_queue`]; recorded by `send_prepared`, the broadcast path.
+    /// Only ever prefetched, never dereferenced, so a stale value (the writer took the
+    /// batch, the queue grew, another kind of send came after) costs a wasted hint.
     pub(crate) tail_hint: AtomicUsize,
     /// A [`crate::Connection`]'s `recv` returned a message and has not been polled since:
     /// its task is handling the message and polls the writer before it waits again, so
